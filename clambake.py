@@ -1,0 +1,1743 @@
+#!/usr/bin/env python3
+"""clambake - coordinate Claude Code sessions through a shared Postgres.
+
+Every session registers itself, sees who else is working and on what, warns
+the others before risky operations, claims resources so two sessions never
+touch the same thing at once, and stores what it learned for the next session.
+
+Usage: python clambake.py COMMAND [options]      (python clambake.py --help)
+
+Exit codes: 0 done; 1 refused, not found, conflict or timed out; 2 bad usage or
+invalid input; 3 database unreachable or login failed; 4 schema missing or
+older than this program (run `python clambake.py init`).
+"""
+
+import json
+import os
+import re
+import socket
+import sys
+import time
+
+__version__ = "2.0.0"
+SCHEMA_VERSION = 2
+
+# exit codes
+OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
+
+# environment
+ENV_DSN = "CLAMBAKE_DSN"
+ENV_DB = {"host": ("CLAMBAKE_DB_HOST", "localhost"), "port": ("CLAMBAKE_DB_PORT", "5433"),
+          "dbname": ("CLAMBAKE_DB_NAME", "docdb"), "user": ("CLAMBAKE_DB_USER", "postgres"),
+          "password": ("CLAMBAKE_DB_PASS", "postgres")}
+ENV_TIMEOUT = "CLAMBAKE_CONNECT_TIMEOUT"        # seconds, default 5
+ENV_STATEMENT_TIMEOUT = "CLAMBAKE_STATEMENT_TIMEOUT"  # duration, default 15s
+ENV_INSTANCE = "CLAMBAKE_INSTANCE"
+ENV_LIVE_WINDOW = "CLAMBAKE_LIVE_WINDOW"        # duration, default 30m
+ENV_SESSION = "CLAUDE_CODE_SESSION_ID"
+ENV_DEBUG = "CLAMBAKE_DEBUG"
+ENV_BRIEFING_MAX = "CLAMBAKE_BRIEFING_MAX"      # characters, default 6000
+ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool guard
+ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
+
+# enums
+INSTANCE_STATUSES = ("active", "idle", "busy", "shutting_down")
+MESSAGE_TYPES = ("info", "warning", "blocker", "request", "done")
+PROJECT_MEMORY_TYPES = ("architecture", "feature", "issue", "fix", "decision", "pattern", "gotcha", "update")
+GLOBAL_MEMORY_TYPES = ("infrastructure", "convention", "tool", "preference", "credential", "lesson")
+MEMORY_STATUSES = ("active", "resolved", "deprecated", "superseded")
+LOG_ACTIONS = ("start", "register", "deregister", "claim", "release", "takeover", "send", "blocker", "done",
+               "edit", "build", "test", "deploy", "fix", "decision", "debug", "refactor", "review",
+               "remember", "note", "error", "complete", "cleanup")
+
+# limits (checked before any SQL runs)
+MAX_SUBJECT = 200
+MAX_TITLE = 200
+MAX_BODY = 64 * 1024
+MAX_CONTENT = 64 * 1024
+MAX_TASK = 500
+MAX_NAME = 100
+MAX_TAGS = 20
+MAX_FILES = 100
+
+ALL_MARK = "@all"
+ALL_DELAY_S = 600            # @all messages older than registration - 10 min are not delivered
+DEFAULT_MESSAGE_TTL = 24 * 3600
+DEFAULT_CLAIM_TTL = 2 * 3600
+PRIORITY_SQL = ("CASE m.message_type WHEN 'blocker' THEN 0 WHEN 'warning' THEN 1 "
+                "WHEN 'request' THEN 2 ELSE 3 END")
+
+
+class ClambakeError(Exception):
+    """A failure with an exit code, a one-line message and an optional hint."""
+
+    def __init__(self, message, code=REFUSED, hint=None):
+        super().__init__(message)
+        self.code = code
+        self.hint = hint
+
+
+# --------------------------------------------------------------------------
+# small pure helpers
+# --------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
+_UNIT = {None: 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600,
+         "hrs": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800}
+
+
+def parse_duration(text, what="duration"):
+    """'45s', '10m', '2h', '7d' or plain seconds -> seconds (float)."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ClambakeError(f"invalid {what} {text!r}: use 45s, 10m, 2h, 7d or plain seconds", USAGE)
+    value = float(m.group(1)) * _UNIT[(m.group(2) or "").lower() or None]
+    if value <= 0:
+        raise ClambakeError(f"invalid {what} {text!r}: must be more than zero", USAGE)
+    return value
+
+
+def ago(seconds):
+    """Seconds -> '3m ago' style (compact)."""
+    if seconds is None:
+        return "never"
+    return span(seconds) + " ago"
+
+
+def span(seconds):
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m"
+    if s < 86400:
+        return f"{s // 3600}h"
+    return f"{s // 86400}d"
+
+
+def one_line(text, limit):
+    """Collapse whitespace and cut to `limit` characters with '...'."""
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
+
+
+def norm_project(name):
+    """Project names: lower case, spaces to hyphens, trimmed."""
+    name = re.sub(r"\s+", "-", (name or "").strip().lower())
+    return name
+
+
+def norm_resource(name):
+    return " ".join((name or "").split()).lower()
+
+
+def split_list(text):
+    if text is None:
+        return None
+    return [p.strip() for p in re.split(r"[,\n]", text) if p.strip()]
+
+
+def env_duration(name, default):
+    raw = os.environ.get(name)
+    return parse_duration(raw, name) if raw else default
+
+
+def live_window():
+    return env_duration(ENV_LIVE_WINDOW, 1800)
+
+
+def read_text_arg(value, what, limit):
+    """Text argument; '-' reads standard input.  Checks size and NUL bytes."""
+    if value == "-":
+        value = sys.stdin.read()
+    if value is None:
+        return None
+    if "\x00" in value:
+        raise ClambakeError(f"{what} contains a NUL byte", USAGE)
+    if len(value) > limit:
+        raise ClambakeError(f"{what} is {len(value)} characters; the limit is {limit}", USAGE)
+    return value
+
+
+def check_text(value, what, limit, required=False):
+    if value is None:
+        if required:
+            raise ClambakeError(f"{what} is required", USAGE)
+        return None
+    value = " ".join(value.split()) if what in ("subject", "title") else value
+    if required and not value.strip():
+        raise ClambakeError(f"{what} must not be empty", USAGE)
+    if "\x00" in value:
+        raise ClambakeError(f"{what} contains a NUL byte", USAGE)
+    if len(value) > limit:
+        raise ClambakeError(f"{what} is {len(value)} characters; the limit is {limit}", USAGE)
+    return value
+
+
+def check_choice(value, choices, what):
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v not in choices:
+        raise ClambakeError(f"unknown {what} {value!r}; choose one of: {', '.join(choices)}", USAGE)
+    return v
+
+
+def check_id(value, what="id"):
+    try:
+        n = int(str(value).lstrip("#"))
+    except ValueError:
+        raise ClambakeError(f"invalid {what} {value!r}: expected a number like 42", USAGE) from None
+    if n <= 0 or n > 2**31 - 1:
+        raise ClambakeError(f"invalid {what} {value!r}: out of range", USAGE)
+    return n
+
+
+def project_from_dir(path):
+    """Default project: the git top level's name when inside a repo, else the dir name."""
+    d = path
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return norm_project(os.path.basename(d)) or "default"
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    return norm_project(os.path.basename(path.rstrip("\\/"))) or "default"
+
+
+def ancestors(path):
+    """The path and all its ancestors, nearest first."""
+    out = []
+    d = path
+    while True:
+        out.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            return out
+        d = parent
+
+
+def real_dir(path):
+    return os.path.normpath(os.path.realpath(os.path.expanduser(path)))
+
+
+def emit(text=""):
+    sys.stdout.write(text + "\n")
+
+
+def emit_json(obj):
+    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+
+
+def note(text):
+    sys.stderr.write("clambake: " + text + "\n")
+
+
+# --------------------------------------------------------------------------
+# connection
+# --------------------------------------------------------------------------
+
+_conn = None
+
+
+def conn_params():
+    """(dsn-or-None, kwargs, description) from CLAMBAKE_DSN or CLAMBAKE_DB_*."""
+    dsn = os.environ.get(ENV_DSN)
+    if dsn:
+        return dsn, {}
+    kw = {}
+    for key, (env, default) in ENV_DB.items():
+        kw[key] = os.environ.get(env, default)
+    return None, kw
+
+
+def describe_target(dsn, kw):
+    info = dict(kw)
+    if dsn:
+        try:
+            from psycopg2.extensions import parse_dsn
+            info.update(parse_dsn(dsn))
+        except Exception:
+            return "the database in CLAMBAKE_DSN"
+    host = info.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = info.get("port") or os.environ.get("PGPORT") or "5432"
+    db = info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "?"
+    return f"{host}:{port}/{db}"
+
+
+def connect(timeout=None):
+    """Open (once per process) the connection, autocommit, with timeouts set."""
+    global _conn
+    if _conn is not None:
+        return _conn
+    import psycopg2
+    dsn, kw = conn_params()
+    if timeout is None:
+        try:
+            timeout = max(1, int(float(os.environ.get(ENV_TIMEOUT, "5"))))
+        except ValueError:
+            raise ClambakeError(f"{ENV_TIMEOUT} must be a number of seconds", USAGE) from None
+    stmt_ms = int(env_duration(ENV_STATEMENT_TIMEOUT, 15) * 1000)
+    kw.update(connect_timeout=timeout, application_name="clambake",
+              options=f"-c statement_timeout={stmt_ms} -c lock_timeout={min(stmt_ms, 10000)} "
+                      f"-c idle_in_transaction_session_timeout=60000")
+    secret = kw.get("password")
+    try:
+        _conn = psycopg2.connect(dsn or "", **kw)
+    except psycopg2.OperationalError as e:
+        reason = (str(e).strip().splitlines() or ["connection failed"])[-1].strip()
+        for line in str(e).strip().splitlines():
+            if "FATAL" in line or "refused" in line or "timeout" in line or "could not" in line:
+                reason = line.strip()
+                break
+        if dsn:
+            try:
+                from psycopg2.extensions import parse_dsn
+                secret = parse_dsn(dsn).get("password") or secret
+            except Exception:
+                pass
+        if secret:
+            reason = reason.replace(secret, "***")
+        target = describe_target(dsn, kw)
+        login = "password" in reason or "authentication" in reason or "role" in reason
+        raise ClambakeError(
+            f"cannot {'log in to' if login else 'reach'} database {target}: {reason}", UNREACHABLE,
+            hint="check that Postgres is running and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS "
+                 "(see README: Configuration)") from None
+    _conn.autocommit = True
+    return _conn
+
+
+def close_conn():
+    global _conn
+    if _conn is not None:
+        try:
+            _conn.close()
+        except Exception:
+            pass
+        _conn = None
+
+
+def q(sql, params=None, one=False):
+    """Run one statement; return list of dict rows (or one dict / None)."""
+    cur = connect().cursor()
+    cur.execute(sql, params)
+    if cur.description is None:
+        return None
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur.fetchall()]
+    if one:
+        return rows[0] if rows else None
+    return rows
+
+
+class transaction:
+    """`with transaction():` runs the enclosed q() calls atomically."""
+
+    def __enter__(self):
+        c = connect()
+        c.autocommit = False
+        return c
+
+    def __exit__(self, exc_type, exc, tb):
+        c = connect()
+        try:
+            if exc_type is None:
+                c.commit()
+            else:
+                c.rollback()
+        finally:
+            c.autocommit = True
+        return False
+
+
+def log_action(instance_id, project, action, summary, files=None):
+    q("INSERT INTO clambake.session_log (instance_id, project, action, summary, files_modified) "
+      "VALUES (%s, %s, %s, %s, %s)", (instance_id, project, action, summary, files or []))
+
+
+# --------------------------------------------------------------------------
+# identity
+# --------------------------------------------------------------------------
+
+INSTANCE_COLS = ("i.instance_id, i.project, i.working_dir, i.session_key, i.host, i.pid, i.model, "
+                 "i.current_task, i.status, i.started_at, i.last_heartbeat, "
+                 "extract(epoch FROM now() - i.last_heartbeat)::float AS hb_age")
+
+
+def find_instance(name):
+    """An instance by exact id or unique prefix; None when not found."""
+    name = name.strip()
+    rows = q(f"SELECT {INSTANCE_COLS} FROM clambake.instances i "
+             "WHERE i.instance_id = %s OR starts_with(i.instance_id, %s) "
+             "ORDER BY (i.instance_id = %s) DESC, i.instance_id LIMIT 6", (name, name, name))
+    if not rows:
+        return None
+    if rows[0]["instance_id"] == name or len(rows) == 1:
+        return rows[0]
+    raise ClambakeError(f"instance prefix {name!r} is ambiguous: "
+                        + ", ".join(r["instance_id"] for r in rows[:5]), REFUSED,
+                        hint="give more characters of the instance id")
+
+
+def whoami(args, required=True):
+    """Resolve 'me' (DESIGN §4).  Returns an instance dict, or None when not required."""
+    explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
+    if explicit:
+        me = find_instance(explicit)
+        if me is None:
+            src = "--as" if getattr(args, "as_", None) else ENV_INSTANCE
+            raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
+                                hint="run: python clambake.py register --project NAME --dir DIR")
+        return me
+    session = os.environ.get(ENV_SESSION) or None
+    try:
+        cwd = real_dir(os.getcwd())
+    except OSError:
+        cwd = None
+    dirs = ancestors(cwd) if cwd else []
+    rows = q(f"SELECT {INSTANCE_COLS}, (i.session_key IS NOT DISTINCT FROM %(sk)s AND %(sk)s IS NOT NULL) AS by_key "
+             "FROM clambake.instances i "
+             "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
+             "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
+             "       AND (%(sk)s::text IS NULL OR i.session_key IS NULL OR i.session_key = %(sk)s) "
+             "       AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
+             "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
+             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
+    if rows:
+        me = rows[0]
+        if not me["by_key"]:
+            same = [r for r in rows if r["working_dir"] == me["working_dir"] and not r["by_key"]]
+            if len(same) > 1 and not getattr(args, "quiet_identity", False):
+                note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
+                     f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
+        return me
+    if required:
+        raise ClambakeError("not registered (no instance for this session or directory)", REFUSED,
+                            hint="run: python clambake.py register --project NAME --dir DIR  "
+                                 "(or pass --as ID)")
+    return None
+
+
+# --------------------------------------------------------------------------
+# registry
+# --------------------------------------------------------------------------
+
+def new_instance_id(project):
+    import random
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    base = re.sub(r"[^a-z0-9-]+", "-", project.lower()).strip("-")[:24].strip("-") or "cc"
+    return base + "-" + "".join(random.choice(alphabet) for _ in range(4))
+
+
+def live_others_summary(me_id, project, limit=5):
+    rows = q("SELECT instance_id, project, current_task, status, "
+             "extract(epoch FROM now() - last_heartbeat)::float AS hb_age "
+             "FROM clambake.instances WHERE instance_id <> %s "
+             "AND last_heartbeat > now() - make_interval(secs => %s) "
+             "ORDER BY (project = %s) DESC, last_heartbeat DESC LIMIT %s",
+             (me_id, live_window(), project, limit + 1))
+    return rows
+
+
+def unread_count(me, cap=1000):
+    r = q(f"SELECT count(*) AS n FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} "
+          f"{UNREAD_SQL} LIMIT %(cap)s) s", dict(deliver_params(me), cap=cap), one=True)
+    return r["n"]
+
+
+def cmd_register(args):
+    wd = real_dir(args.dir or os.getcwd())
+    project = norm_project(args.project) if args.project else project_from_dir(wd)
+    check_text(project, "project", MAX_NAME, required=True)
+    task = check_text(args.task, "task", MAX_TASK)
+    model = check_text(args.model, "model", MAX_NAME)
+    session = os.environ.get(ENV_SESSION) or None
+    host = socket.gethostname()
+    pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
+    explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
+    existing = None
+    if session:
+        existing = q("SELECT instance_id FROM clambake.instances WHERE session_key = %s "
+                     "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
+    if existing is None and explicit:
+        existing = find_instance(explicit)
+    reused = existing is not None
+    if reused:
+        row = q("UPDATE clambake.instances SET project = %s, working_dir = %s, host = %s, pid = %s, "
+                "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
+                "session_key = coalesce(%s, session_key), last_heartbeat = now() "
+                "WHERE instance_id = %s RETURNING instance_id, started_at",
+                (project, wd, host, pid, model, task, session, existing["instance_id"]), one=True)
+    else:
+        row = None
+        for _ in range(8):
+            iid = new_instance_id(project)
+            row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
+                    "status, session_key, host, pid) VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) "
+                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at",
+                    (iid, project, wd, task, model, session, host, pid), one=True)
+            if row:
+                break
+        if row is None:
+            raise ClambakeError("could not allocate a unique instance id; try again", REFUSED)
+        log_action(row["instance_id"], project, "register", f"registered in {wd}" + (f": {task}" if task else ""))
+    me = {"instance_id": row["instance_id"], "project": project, "started_at": row["started_at"]}
+    others = live_others_summary(me["instance_id"], project)
+    unread = unread_count(me)
+    if args.json:
+        emit_json({"instance_id": me["instance_id"], "project": project, "working_dir": wd, "host": host,
+                   "reused": reused, "unread": unread,
+                   "live": [{"instance_id": o["instance_id"], "project": o["project"], "task": o["current_task"],
+                             "status": o["status"], "heartbeat_age_s": round(o["hb_age"], 1)} for o in others[:5]]})
+        return OK
+    emit(f"{'re-registered' if reused else 'registered'} {me['instance_id']} (project {project}, dir {wd})")
+    if others:
+        shown = ", ".join(f"{o['instance_id']} ({o['project']}"
+                          + (f": {one_line(o['current_task'], 40)}" if o["current_task"] else "") + ")"
+                          for o in others[:5])
+        more = " +more (see status)" if len(others) > 5 else ""
+        emit(f"live: {shown}{more}")
+    else:
+        emit("live: no other instances")
+    emit(f"unread: {unread}" + (" (run: python clambake.py inbox)" if unread else ""))
+    if not session and not explicit:
+        emit(f"tip: other shells find this instance by directory; or export {ENV_INSTANCE}={me['instance_id']}")
+    return OK
+
+
+def cmd_heartbeat(args):
+    task = check_text(args.task, "task", MAX_TASK)
+    status = check_choice(args.status, INSTANCE_STATUSES, "status")
+    me = whoami(args)
+    row = q("UPDATE clambake.instances SET last_heartbeat = now(), current_task = coalesce(%s, current_task), "
+            "status = coalesce(%s, status) WHERE instance_id = %s RETURNING instance_id, current_task, status",
+            (task, status, me["instance_id"]), one=True)
+    if row is None:
+        raise ClambakeError(f"instance {me['instance_id']} vanished (cleaned up?)", REFUSED,
+                            hint="run: python clambake.py register")
+    if args.json:
+        emit_json({"instance_id": row["instance_id"], "task": row["current_task"], "status": row["status"]})
+    elif not args.quiet:
+        emit(f"ok {row['instance_id']} {row['status']}" + (f": {one_line(row['current_task'], 80)}"
+                                                          if row["current_task"] else ""))
+    return OK
+
+
+def cmd_deregister(args):
+    me = whoami(args)
+    with transaction():
+        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s "
+          "AND message_type = 'blocker' AND resolved_at IS NULL", (me["instance_id"],))
+        released = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
+        q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
+        summary = "deregistered" + (f"; released {', '.join(r['resource'] for r in released)}" if released else "")
+        log_action(me["instance_id"], me["project"], "deregister", summary)
+    if args.json:
+        emit_json({"instance_id": me["instance_id"], "released": [r["resource"] for r in released]})
+    else:
+        emit(f"deregistered {me['instance_id']}" + (f" (released {', '.join(r['resource'] for r in released)})"
+                                                     if released else ""))
+    return OK
+
+
+def cmd_whoami(args):
+    me = whoami(args)
+    if args.json:
+        emit_json({"instance_id": me["instance_id"], "project": me["project"], "working_dir": me["working_dir"],
+                   "host": me["host"], "session_key": me["session_key"], "status": me["status"],
+                   "task": me["current_task"], "heartbeat_age_s": round(me["hb_age"], 1)})
+    else:
+        emit(f"{me['instance_id']} project {me['project']} dir {me['working_dir']} host {me['host']} "
+             f"heartbeat {ago(me['hb_age'])}")
+    return OK
+
+
+CLAIMS_SQL = ("SELECT c.resource, c.instance_id, c.reason, c.message_id, i.project, "
+              "extract(epoch FROM now() - c.claimed_at)::float AS age, "
+              "extract(epoch FROM c.expires_at - now())::float AS expires_in "
+              "FROM clambake.claims c JOIN clambake.instances i ON i.instance_id = c.instance_id "
+              "WHERE c.expires_at > now() AND i.last_heartbeat > now() - make_interval(secs => %(live)s)")
+
+OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target, m.subject, m.resource, "
+                     "extract(epoch FROM now() - m.created_at)::float AS age "
+                     "FROM clambake.messages m JOIN clambake.instances i ON i.instance_id = m.from_instance "
+                     "WHERE m.message_type = 'blocker' AND m.resolved_at IS NULL AND m.expires_at > now() "
+                     "AND i.last_heartbeat > now() - make_interval(secs => %(live)s) "
+                     "AND (m.resource IS NULL OR EXISTS (SELECT 1 FROM clambake.claims c "
+                     "     WHERE c.message_id = m.id AND c.expires_at > now()))")
+
+
+def claim_line(c):
+    return (f"{c['resource']}: held by {c['instance_id']} ({c['project']}) {ago(c['age'])}, "
+            f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
+
+
+def cmd_status(args):
+    me = whoami(args, required=False)
+    live = live_window()
+    limit = args.limit
+    p = {"live": live, "lim": limit + 1, "me": me["instance_id"] if me else None,
+         "project": me["project"] if me else None}
+    instances = q("SELECT instance_id, project, current_task, status, host, "
+                  "extract(epoch FROM now() - last_heartbeat)::float AS hb_age, "
+                  "(SELECT count(*) FROM clambake.instances WHERE last_heartbeat > now() - "
+                  " make_interval(secs => %(live)s)) AS total "
+                  "FROM clambake.instances WHERE last_heartbeat > now() - make_interval(secs => %(live)s) "
+                  "ORDER BY (instance_id = %(me)s) DESC, (project = %(project)s) DESC, last_heartbeat DESC "
+                  "LIMIT %(lim)s", p)
+    total = instances[0]["total"] if instances else 0
+    instances = instances[:limit]
+    claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at LIMIT 50", p)
+    blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL ORDER BY m.created_at LIMIT 50", p)
+    activity = q("SELECT instance_id, project, action, summary, "
+                 "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
+                 "ORDER BY created_at DESC LIMIT %s", (args.activity,)) if args.activity else []
+    unread = unread_count(me) if me else None
+    if args.json:
+        emit_json({
+            "me": me["instance_id"] if me else None, "unread": unread, "live_total": total,
+            "instances": [{"instance_id": r["instance_id"], "project": r["project"], "task": r["current_task"],
+                           "status": r["status"], "host": r["host"], "heartbeat_age_s": round(r["hb_age"], 1)}
+                          for r in instances],
+            "claims": [{"resource": c["resource"], "instance_id": c["instance_id"], "project": c["project"],
+                        "reason": c["reason"], "age_s": round(c["age"], 1), "expires_in_s": round(c["expires_in"], 1),
+                        "message_id": c["message_id"]} for c in claims],
+            "blockers": [{"id": b["id"], "from": b["from_instance"], "project": b["from_project"],
+                          "to": b["to_target"], "subject": b["subject"], "age_s": round(b["age"], 1)}
+                         for b in blockers],
+            "activity": [{"instance_id": a["instance_id"], "project": a["project"], "action": a["action"],
+                          "summary": a["summary"], "age_s": round(a["age"], 1)} for a in activity]})
+        return OK
+    if me:
+        emit(f"me: {me['instance_id']} ({me['project']}), unread {unread}")
+    else:
+        emit("me: not registered")
+    emit(f"live instances: {total}")
+    for r in instances:
+        mark = "*" if me and r["instance_id"] == me["instance_id"] else " "
+        task = f" - {one_line(r['current_task'], 60)}" if r["current_task"] else ""
+        emit(f"{mark} {r['instance_id']}  {r['project']}  {r['status']}  {ago(r['hb_age'])}  {r['host']}{task}")
+    if total > len(instances):
+        emit(f"  (+{total - len(instances)} more; status --limit N)")
+    if claims:
+        emit(f"claims: {len(claims)}")
+        for c in claims:
+            emit("  " + claim_line(c))
+    if blockers:
+        emit(f"open blockers: {len(blockers)}")
+        for b in blockers:
+            emit(f"  #{b['id']} {b['from_instance']} -> {b['to_target']} {ago(b['age'])}: {one_line(b['subject'], 70)}")
+    if activity:
+        emit("recent:")
+        for a in activity:
+            emit(f"  {ago(a['age'])} {a['instance_id'] or '-'} {a['action']}: {one_line(a['summary'], 70)}")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# messages
+# --------------------------------------------------------------------------
+
+# Which messages reach instance %(me)s (project %(project)s, registered %(started)s).
+DELIVER_SQL = ("m.expires_at > now() AND NOT m.is_read AND m.from_instance IS DISTINCT FROM %(me)s AND ("
+               " (m.target_kind = 'instance' AND m.to_target = %(me)s)"
+               " OR (m.target_kind = 'project' AND m.to_target = %(project)s)"
+               " OR (m.target_kind = 'all' AND m.to_target = '@all' "
+               "     AND m.created_at >= %(started)s - make_interval(secs => %(delay)s)))")
+UNREAD_SQL = ("AND NOT EXISTS (SELECT 1 FROM clambake.message_receipts r "
+              "WHERE r.instance_id = %(me)s AND r.message_id = m.id)")
+MESSAGE_COLS = ("m.id, m.from_instance, m.from_project, m.to_target, m.target_kind, m.message_type, m.subject, "
+                "m.body, m.reply_to, m.resource, m.created_at, m.expires_at, m.resolved_at, "
+                "extract(epoch FROM now() - m.created_at)::float AS age")
+
+
+def deliver_params(me):
+    return {"me": me["instance_id"], "project": me["project"], "started": me["started_at"], "delay": ALL_DELAY_S}
+
+
+def resolve_target(to, force):
+    """'@all' | instance id (or unique prefix) | project name -> (kind, target)."""
+    raw = (to or ALL_MARK).strip()
+    if raw.lower() in (ALL_MARK, "all", "*", "@everyone"):
+        return "all", ALL_MARK
+    if raw.startswith("@"):
+        raw = raw[1:]
+    check_text(raw, "recipient", MAX_NAME, required=True)
+    exact = q("SELECT instance_id FROM clambake.instances WHERE instance_id = %s", (raw,), one=True)
+    if exact:
+        return "instance", exact["instance_id"]
+    project = norm_project(raw)
+    known = q("SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE project = %(p)s) "
+              "OR EXISTS (SELECT 1 FROM clambake.project_memory WHERE project = %(p)s) "
+              "OR EXISTS (SELECT 1 FROM clambake.messages WHERE target_kind = 'project' AND to_target = %(p)s "
+              "           AND expires_at > now()) AS known", {"p": project}, one=True)["known"]
+    if known:
+        return "project", project
+    if len(raw) >= 3:
+        pref = q("SELECT instance_id FROM clambake.instances WHERE starts_with(instance_id, %s) LIMIT 2", (raw,))
+        if len(pref) == 1:
+            return "instance", pref[0]["instance_id"]
+    if force:
+        return "project", project
+    import difflib
+    names = [r["n"] for r in q(
+        "SELECT DISTINCT n FROM (SELECT project AS n FROM clambake.instances UNION ALL "
+        "SELECT instance_id FROM clambake.instances WHERE last_heartbeat > now() - make_interval(secs => %s) "
+        "UNION ALL (SELECT DISTINCT project FROM clambake.project_memory LIMIT 500)) s WHERE n IS NOT NULL",
+        (live_window(),))]
+    close = difflib.get_close_matches(raw.lower(), names, n=4, cutoff=0.5)
+    raise ClambakeError(f"unknown recipient {to!r}: no such instance or project",
+                        REFUSED, hint=(f"did you mean: {', '.join(close)}? " if close else "")
+                        + "use @all, a project or an instance id (see status); --force sends anyway")
+
+
+def cmd_send(args):
+    mtype = check_choice(args.type, MESSAGE_TYPES, "message type")
+    subject = check_text(args.subject, "subject", MAX_SUBJECT, required=True)
+    body = read_text_arg(args.body, "body", MAX_BODY)
+    resource = norm_resource(args.resource) if args.resource else None
+    if resource is not None:
+        check_text(resource, "resource", MAX_NAME, required=True)
+        if mtype not in ("blocker", "done", "warning", "info", "request"):
+            raise ClambakeError("--resource goes with --type blocker or done", USAGE)
+    ttl = parse_duration(args.ttl, "--ttl") if args.ttl else None
+    reply_to = check_id(args.reply_to, "--reply-to") if args.reply_to else None
+    me = whoami(args)
+    parent = None
+    if reply_to:
+        parent = q("SELECT id, from_instance FROM clambake.messages WHERE id = %s", (reply_to,), one=True)
+        if parent is None:
+            raise ClambakeError(f"message #{reply_to} not found (--reply-to)", REFUSED)
+    if args.to:
+        kind, target = resolve_target(args.to, args.force)
+    elif parent and parent["from_instance"]:
+        kind, target = resolve_target(parent["from_instance"], True)
+    else:
+        kind, target = "all", ALL_MARK
+    msg_ttl = ttl or DEFAULT_MESSAGE_TTL
+    claim_ttl = ttl or DEFAULT_CLAIM_TTL
+    iid, project = me["instance_id"], me["project"]
+    released, taken_from = [], None
+    with transaction():
+        if mtype == "blocker" and resource:
+            taken_from = take_claim(me, resource, subject, claim_ttl, args.force)
+        msg = q("INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type, "
+                "subject, body, reply_to, resource, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                "now() + make_interval(secs => %s)) RETURNING id",
+                (iid, project, target, kind, mtype, subject, body, reply_to, resource, max(msg_ttl, claim_ttl)
+                 if mtype == "blocker" and resource else msg_ttl), one=True)
+        mid = msg["id"]
+        if mtype == "blocker" and resource:
+            q("UPDATE clambake.claims SET message_id = %s WHERE resource = %s", (mid, resource))
+            if taken_from:
+                log_action(iid, project, "takeover", f"took {resource} from {taken_from['instance_id']} "
+                           f"(their reason: {one_line(taken_from['reason'], 80)}); #{mid} {subject}")
+            else:
+                log_action(iid, project, "claim", f"claimed {resource} for {span(claim_ttl)}: #{mid} {subject}")
+        elif mtype == "done":
+            released = release_claims(me, resource)
+            what = f"released {', '.join(released)}; " if released else ""
+            log_action(iid, project, "done", f"{what}#{mid} {subject}")
+        else:
+            log_action(iid, project, "blocker" if mtype == "blocker" else "send",
+                       f"#{mid} {mtype} to {target}: {subject}")
+    if args.json:
+        emit_json({"id": mid, "to": target, "target_kind": kind, "type": mtype, "resource": resource,
+                   "claimed": bool(mtype == "blocker" and resource), "released": released,
+                   "took_over_from": taken_from["instance_id"] if taken_from else None})
+        return OK
+    line = f"sent #{mid} {mtype} to {target}"
+    if mtype == "blocker" and resource:
+        line += f"; claimed {resource} for {span(claim_ttl)}"
+        if taken_from:
+            line += f" (took over from {taken_from['instance_id']})"
+    if mtype == "done":
+        if released:
+            line += f"; released {', '.join(released)}"
+        elif resource:
+            line += f"; note: you held no claim on {resource}"
+    emit(line)
+    return OK
+
+
+def take_claim(me, resource, reason, ttl, force):
+    """Atomically claim `resource` for me.  Returns the previous live holder taken over (force), or None.
+
+    One INSERT .. ON CONFLICT: a row for the resource either does not exist (we insert it), is ours (renew),
+    is expired or held by a gone/stale instance (we replace it), or is live and someone else's (refused)."""
+    p = {"r": resource, "me": me["instance_id"], "reason": reason, "ttl": ttl, "live": live_window(),
+         "force": bool(force)}
+    before = q("SELECT c.instance_id, c.reason, (c.expires_at > now() AND i.last_heartbeat > now() - "
+               "make_interval(secs => %(live)s)) AS alive FROM clambake.claims c LEFT JOIN clambake.instances i "
+               "ON i.instance_id = c.instance_id WHERE c.resource = %(r)s", p, one=True)
+    got = q("INSERT INTO clambake.claims AS c (resource, instance_id, reason, expires_at) "
+            "VALUES (%(r)s, %(me)s, %(reason)s, now() + make_interval(secs => %(ttl)s)) "
+            "ON CONFLICT (resource) DO UPDATE SET instance_id = excluded.instance_id, reason = excluded.reason, "
+            "  expires_at = excluded.expires_at, "
+            "  claimed_at = CASE WHEN c.instance_id = excluded.instance_id THEN c.claimed_at ELSE now() END "
+            "WHERE c.instance_id = excluded.instance_id OR c.expires_at <= now() OR %(force)s "
+            "   OR NOT EXISTS (SELECT 1 FROM clambake.instances i WHERE i.instance_id = c.instance_id "
+            "                  AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
+            "RETURNING c.resource", p, one=True)
+    if got is None:
+        held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
+        if held is None:   # released between the two statements: report plainly, caller may retry
+            raise ClambakeError(f"{resource} changed hands while claiming; try again", REFUSED)
+        raise ClambakeError(
+            f"{resource} is claimed by {held['instance_id']} ({held['project']}) {ago(held['age'])}: "
+            f"{one_line(held['reason'], 80)} (expires in {span(held['expires_in'])})", REFUSED,
+            hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 600; "
+                 f"or ask them: python clambake.py send --to {held['instance_id']} --type request --subject ...")
+    if before and before["alive"] and before["instance_id"] != me["instance_id"]:
+        return before
+    return None
+
+
+def release_claims(me, resource):
+    """Release my claim on resource (or all mine) and resolve the matching open blockers."""
+    if resource:
+        rows = q("DELETE FROM clambake.claims WHERE instance_id = %s AND resource = %s RETURNING resource",
+                 (me["instance_id"], resource))
+        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s AND message_type = 'blocker' "
+          "AND resolved_at IS NULL AND (resource = %s OR resource IS NULL)", (me["instance_id"], resource))
+    else:
+        rows = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
+        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s AND message_type = 'blocker' "
+          "AND resolved_at IS NULL", (me["instance_id"],))
+    return sorted(r["resource"] for r in rows)
+
+
+def quote_arg(s):
+    return s if re.fullmatch(r"[A-Za-z0-9._/:@-]+", s) else '"' + s.replace('"', '\\"') + '"'
+
+
+def message_dict(m, read=None):
+    d = {"id": m["id"], "type": m["message_type"], "from": m["from_instance"], "from_project": m["from_project"],
+         "to": m["to_target"], "subject": m["subject"], "body": m["body"], "reply_to": m["reply_to"],
+         "resource": m["resource"], "created_at": m["created_at"], "age_s": round(m["age"], 1),
+         "expires_at": m["expires_at"]}
+    if read is not None:
+        d["was_read"] = read
+    return d
+
+
+def message_line(m, body_chars=160):
+    head = f"#{m['id']} {m['message_type'].upper()} from {m['from_instance'] or '?'}"
+    if m["target_kind"] != "instance":
+        head += f" to {m['to_target']}"
+    head += f" {ago(m['age'])}"
+    if m.get("resource"):
+        head += f" [{m['resource']}]"
+    if m.get("reply_to"):
+        head += f" (re #{m['reply_to']})"
+    line = f"{head}: {one_line(m['subject'], 120)}"
+    body = " ".join((m["body"] or "").split())
+    if body:
+        if len(body) > body_chars:
+            line += f"\n    {body[:body_chars - 3].rstrip()}... (full: read {m['id']})"
+        else:
+            line += f"\n    {body}"
+    return line
+
+
+def fetch_inbox(me, limit, peek=False, include_read=False):
+    """My messages, most urgent first.  Unless peek, marks them read (exactly once per recipient).
+
+    Returns (rows, remaining) where remaining counts unread ones not shown."""
+    p = dict(deliver_params(me), lim=limit)
+    unread_filter = "" if include_read else UNREAD_SQL
+    order = f"{PRIORITY_SQL}, m.created_at, m.id"
+    count_sql = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
+                 f"LIMIT 1000) s)")
+    if peek:
+        rows = q(f"SELECT {MESSAGE_COLS}, {count_sql} AS total, EXISTS (SELECT 1 FROM clambake.message_receipts r "
+                 f"WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
+                 f"FROM clambake.messages m WHERE {DELIVER_SQL} {unread_filter} ORDER BY {order} LIMIT %(lim)s", p)
+    else:
+        # The receipt INSERT decides which call shows a message: each (me, message) row is inserted once,
+        # so concurrent inbox calls of one instance never show the same message twice.
+        rows = q(f"WITH cand AS (SELECT m.id FROM clambake.messages m WHERE {DELIVER_SQL} {unread_filter} "
+                 f"  ORDER BY {order} LIMIT %(lim)s), "
+                 f"ins AS (INSERT INTO clambake.message_receipts (message_id, instance_id) "
+                 f"  SELECT id, %(me)s FROM cand ON CONFLICT DO NOTHING RETURNING message_id), "
+                 f"tot AS (SELECT {count_sql} AS total) "
+                 f"SELECT {MESSAGE_COLS}, (SELECT total FROM tot) AS total, "
+                 f"  NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = m.id) AS was_read "
+                 f"FROM clambake.messages m JOIN cand ON cand.id = m.id "
+                 f"WHERE %(all)s OR EXISTS (SELECT 1 FROM ins WHERE ins.message_id = m.id) "
+                 f"ORDER BY {order}", dict(p, all=include_read))
+    total = rows[0]["total"] if rows else unread_count(me)
+    shown_unread = sum(1 for r in rows if not r["was_read"])
+    return rows, max(0, total - shown_unread)
+
+
+def cmd_inbox(args):
+    if args.limit < 1 or args.limit > 500:
+        raise ClambakeError("--limit must be between 1 and 500", USAGE)
+    me = whoami(args)
+    rows, remaining = fetch_inbox(me, args.limit, peek=args.peek, include_read=args.all)
+    if args.json:
+        emit_json({"instance_id": me["instance_id"], "messages": [message_dict(m, m["was_read"]) for m in rows],
+                   "remaining_unread": remaining})
+        return OK
+    if not rows:
+        emit("no unread messages" if not args.all else "no messages")
+        return OK
+    for m in rows:
+        emit(message_line(m) + (" (read)" if args.all and m["was_read"] else ""))
+    if remaining:
+        emit(f"({remaining}{'+' if remaining >= 1000 else ''} more unread; run inbox again)")
+    return OK
+
+
+def cmd_read(args):
+    mid = check_id(args.id, "message id")
+    me = whoami(args, required=False)
+    m = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.id = %s", (mid,), one=True)
+    if m is None:
+        raise ClambakeError(f"message #{mid} not found (expired messages are deleted by cleanup)", REFUSED)
+    if me and m["from_instance"] != me["instance_id"]:
+        q("INSERT INTO clambake.message_receipts (message_id, instance_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+          (mid, me["instance_id"]))
+    parent = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.id = %s", (m["reply_to"],), one=True) \
+        if m["reply_to"] else None
+    replies = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.reply_to = %s ORDER BY m.id LIMIT 20",
+                (mid,))
+    receipts = message_receipts(m) if args.receipts else None
+    if args.json:
+        out = message_dict(m)
+        out["parent"] = message_dict(parent) if parent else None
+        out["replies"] = [message_dict(r) for r in replies]
+        if receipts is not None:
+            out["read_by"] = [{"instance_id": r["instance_id"], "read_at": r["read_at"]} for r in receipts[0]]
+            out["unread_by"] = receipts[1]
+        emit_json(out)
+        return OK
+    emit(f"#{m['id']} {m['message_type'].upper()} from {m['from_instance'] or '?'} ({m['from_project'] or '-'}) "
+         f"to {m['to_target']}, {ago(m['age'])}" + (f", resource {m['resource']}" if m["resource"] else ""))
+    if parent:
+        emit(f"in reply to #{parent['id']} from {parent['from_instance']}: {one_line(parent['subject'], 100)}")
+    emit(f"subject: {m['subject']}")
+    if m["body"]:
+        emit(m["body"].rstrip("\n"))
+    for r in replies:
+        emit(f"reply #{r['id']} from {r['from_instance']} {ago(r['age'])}: {one_line(r['subject'], 100)}")
+    if receipts is not None:
+        read, unread = receipts
+        emit("read by: " + (", ".join(f"{r['instance_id']} ({ago(r['age'])})" for r in read) or "nobody yet"))
+        emit("not read by: " + (", ".join(unread) or "nobody (among live recipients)"))
+    return OK
+
+
+def message_receipts(m):
+    """(read rows, unread live recipient ids) for one message."""
+    read = q("SELECT r.instance_id, r.read_at, extract(epoch FROM now() - r.read_at)::float AS age "
+             "FROM clambake.message_receipts r WHERE r.message_id = %s ORDER BY r.read_at LIMIT 200", (m["id"],))
+    unread = q("SELECT i.instance_id FROM clambake.instances i WHERE i.last_heartbeat > now() - "
+               "make_interval(secs => %(live)s) AND i.instance_id IS DISTINCT FROM %(from)s AND ("
+               " (%(kind)s = 'instance' AND i.instance_id = %(to)s) OR (%(kind)s = 'project' AND i.project = %(to)s)"
+               " OR (%(kind)s = 'all' AND %(created)s >= i.started_at - make_interval(secs => %(delay)s))) "
+               "AND NOT EXISTS (SELECT 1 FROM clambake.message_receipts r WHERE r.message_id = %(id)s "
+               "AND r.instance_id = i.instance_id) ORDER BY i.instance_id LIMIT 200",
+               {"live": live_window(), "from": m["from_instance"], "kind": m["target_kind"], "to": m["to_target"],
+                "created": m["created_at"], "delay": ALL_DELAY_S, "id": m["id"]})
+    return read, [r["instance_id"] for r in unread]
+
+
+def cmd_check(args):
+    resource = norm_resource(args.resource)
+    check_text(resource, "resource", MAX_NAME, required=True)
+    me = whoami(args, required=False)
+    held = q(CLAIMS_SQL + " AND c.resource = %(r)s", {"r": resource, "live": live_window()}, one=True)
+    mine = bool(held and me and held["instance_id"] == me["instance_id"])
+    if args.json:
+        emit_json({"resource": resource, "free": held is None or mine, "held_by_me": mine,
+                   "holder": held["instance_id"] if held else None, "project": held["project"] if held else None,
+                   "reason": held["reason"] if held else None, "age_s": round(held["age"], 1) if held else None,
+                   "expires_in_s": round(held["expires_in"], 1) if held else None})
+    elif held is None:
+        emit(f"{resource}: free")
+    elif mine:
+        emit(f"{resource}: held by you ({held['instance_id']}) {ago(held['age'])}, expires in "
+             f"{span(held['expires_in'])}")
+    else:
+        emit(claim_line(held))
+    return OK if held is None or mine else REFUSED
+
+
+def cmd_wait(args):
+    """Block until an unread message for me (or, with --resource, until it is free)."""
+    import select
+    timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 300.0
+    poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
+    resource = norm_resource(args.resource) if args.resource else None
+    me = whoami(args, required=resource is None)
+    conn = connect()
+    conn.cursor().execute("LISTEN clambake")
+    deadline = time.monotonic() + timeout
+    p = {"r": resource, "live": live_window()}
+    try:
+        while True:
+            if resource:
+                held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
+                if held is None or (me and held["instance_id"] == me["instance_id"]):
+                    if args.json:
+                        emit_json({"resource": resource, "free": True})
+                    else:
+                        emit(f"{resource}: free")
+                    return OK
+                wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
+            else:
+                rows, remaining = fetch_inbox(me, args.limit)
+                if rows:
+                    if args.json:
+                        emit_json({"instance_id": me["instance_id"],
+                                   "messages": [message_dict(m, False) for m in rows],
+                                   "remaining_unread": remaining})
+                    else:
+                        for m in rows:
+                            emit(message_line(m))
+                        if remaining:
+                            emit(f"({remaining} more unread; run inbox)")
+                    return OK
+                wake_in = poll
+            left = deadline - time.monotonic()
+            if left <= 0:
+                what = f"{resource} still held" if resource else "no new message"
+                if args.json:
+                    emit_json({"timeout": True, "resource": resource})
+                else:
+                    emit(f"timeout after {span(timeout)}: {what}")
+                return REFUSED
+            ready, _, _ = select.select([conn], [], [], min(wake_in, left))
+            if ready:
+                conn.poll()
+                conn.notifies.clear()
+    except KeyboardInterrupt:
+        note("wait interrupted")
+        return REFUSED
+    finally:
+        try:
+            conn.cursor().execute("UNLISTEN clambake")
+        except Exception:
+            pass
+
+
+# --------------------------------------------------------------------------
+# memory
+# --------------------------------------------------------------------------
+
+MEMORY_VIEW = ("(SELECT id, 'project'::text AS scope, project, memory_type, title, content, status, tags, "
+               "related_files, created_by, created_at, updated_at, search_tsv FROM clambake.project_memory "
+               "UNION ALL SELECT id, 'global'::text, NULL::text, memory_type, title, content, status, tags, "
+               "related_files, created_by, created_at, updated_at, search_tsv FROM clambake.global_memory) mem")
+
+SECRET_PATTERNS = [
+    ("a private key block", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
+    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
+    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("an API key (sk-...)", re.compile(r"\bsk-(?:ant-|proj-|live-)?[A-Za-z0-9_-]{20,}")),
+    ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a URL with an embedded password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)),
+    ("a password/secret assignment", re.compile(
+        r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)"
+        r"\s*[=:]\s*(?![\s<{$*]|\.\.\.|x{3,}|none\b|null\b|changeme\b|\*\*\*)[\"']?[^\s\"'<>]{3,}")),
+]
+
+
+def secret_guard(texts, allow):
+    if allow:
+        return
+    for text in texts:
+        if not text:
+            continue
+        for what, rx in SECRET_PATTERNS:
+            m = rx.search(text)
+            if m:
+                shown = m.group(0)[:12] + "..."
+                raise ClambakeError(f"refused: the text looks like it contains {what} ({shown!r}); memory is "
+                                    "shared with every session", USAGE,
+                                    hint="store where to find the secret, not the secret; --allow-secret overrides")
+
+
+def memory_scope(args, me_required=False):
+    """-> ('global', None) or ('project', name) from --global / --project / my registration."""
+    if getattr(args, "global_", False):
+        return "global", None
+    if getattr(args, "project", None):
+        name = norm_project(args.project)
+        check_text(name, "project", MAX_NAME, required=True)
+        return "project", name
+    me = whoami(args, required=False)
+    if me is None:
+        raise ClambakeError("say --project NAME or --global (not registered, so no current project)", USAGE)
+    return "project", me["project"]
+
+
+def cmd_remember(args):
+    title = check_text(args.title, "title", MAX_TITLE, required=True)
+    content = read_text_arg(args.content, "content", MAX_CONTENT)
+    if content is None:
+        raise ClambakeError("--content is required (use --content - to read standard input)", USAGE)
+    tags = [t.lower() for t in split_list(args.tags) or []]
+    files = split_list(args.files) or []
+    if len(tags) > MAX_TAGS or any(len(t) > MAX_NAME for t in tags):
+        raise ClambakeError(f"at most {MAX_TAGS} tags of at most {MAX_NAME} characters", USAGE)
+    if len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files):
+        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
+    if any("\x00" in t for t in tags):
+        raise ClambakeError("tags contain a NUL byte", USAGE)
+    scope_flag = "global" if args.global_ else None
+    types = GLOBAL_MEMORY_TYPES if scope_flag == "global" else PROJECT_MEMORY_TYPES
+    if args.type is None:
+        raise ClambakeError(f"--type is required: one of {', '.join(types)}", USAGE)
+    mtype = args.type.strip().lower()
+    if mtype not in types:
+        other = PROJECT_MEMORY_TYPES if scope_flag == "global" else GLOBAL_MEMORY_TYPES
+        hint = (f"{mtype!r} is a {'project' if scope_flag == 'global' else 'global'} type; "
+                f"{'drop --global' if scope_flag == 'global' else 'add --global'}") if mtype in other else None
+        raise ClambakeError(f"unknown {'global' if scope_flag else 'project'} memory type {args.type!r}; "
+                            f"choose one of: {', '.join(types)}", USAGE, hint=hint)
+    secret_guard([title, content] + tags, args.allow_secret)
+    scope, project = memory_scope(args)
+    me = whoami(args, required=False)
+    by = me["instance_id"] if me else None
+    table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+    pcond = "" if scope == "global" else "AND project = %(project)s"
+    p = {"title": title, "project": project, "content": content}
+    with transaction():
+        # serialise writers of one scope so two identical titles cannot both pass the duplicate check
+        q("SELECT pg_advisory_xact_lock(hashtext('clambake.memory:' || %s))", (project or "@global",))
+        dup = q(f"SELECT id FROM {table} WHERE lower(title) = lower(%(title)s) {pcond} AND status = 'active' "
+                f"ORDER BY id LIMIT 1", p, one=True)
+        if dup and not args.force:
+            raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
+                                hint=f"update it: python clambake.py update-memory {dup['id']} --content ...  "
+                                     "(or --force to store another)")
+        near = q(f"SELECT id, title FROM {table} WHERE status = 'active' {pcond} AND lower(title) <> lower(%(title)s) "
+                 f"AND (clambake.fuzzy_sim(lower(title), lower(%(title)s)) >= 0.6 OR "
+                 f"     strip(to_tsvector('english', title)) = strip(to_tsvector('english', %(title)s))) "
+                 f"ORDER BY clambake.fuzzy_sim(lower(title), lower(%(title)s)) DESC LIMIT 3", p)
+        if scope == "global":
+            row = q("INSERT INTO clambake.global_memory (memory_type, title, content, tags, related_files, "
+                    "created_by, status) VALUES (%s, %s, %s, %s, %s, %s, 'active') RETURNING id",
+                    (mtype, title, content, tags, files, by), one=True)
+        else:
+            row = q("INSERT INTO clambake.project_memory (project, memory_type, title, content, tags, "
+                    "related_files, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'active') RETURNING id",
+                    (project, mtype, title, content, tags, files, by), one=True)
+        log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}")
+    if args.json:
+        emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype,
+                   "near_duplicates": [{"id": n["id"], "title": n["title"]} for n in near]})
+        return OK
+    emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}")
+    if near:
+        emit("note: similar: " + "; ".join(f"#{n['id']} {one_line(n['title'], 60)}" for n in near))
+    return OK
+
+
+def memory_filters(args, me):
+    """WHERE clause pieces + params for recall."""
+    where, p = [], {}
+    if args.global_:
+        where.append("mem.scope = 'global'")
+    elif args.project:
+        where.append("mem.scope = 'project' AND mem.project = %(project)s")
+        p["project"] = norm_project(args.project)
+    elif args.all_projects:
+        where.append("mem.scope = 'project'")
+    elif me is not None:
+        where.append("(mem.scope = 'global' OR mem.project = %(project)s)")
+        p["project"] = me["project"]
+    if args.type:
+        t = args.type.strip().lower()
+        if t not in PROJECT_MEMORY_TYPES + GLOBAL_MEMORY_TYPES:
+            raise ClambakeError(f"unknown memory type {args.type!r}; choose one of: "
+                                f"{', '.join(PROJECT_MEMORY_TYPES + GLOBAL_MEMORY_TYPES)}", USAGE)
+        where.append("mem.memory_type = %(type)s")
+        p["type"] = t
+    if args.status == "any":
+        pass
+    elif args.status:
+        where.append("mem.status = %(status)s")
+        p["status"] = check_choice(args.status, MEMORY_STATUSES + ("any",), "status")
+    else:
+        where.append("mem.status = 'active'")
+    if args.tag:
+        where.append("mem.tags @> %(tags)s")
+        p["tags"] = [t.lower() for t in split_list(args.tag)]
+    return where, p
+
+
+RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.content, mem.status, mem.tags, "
+               "mem.related_files, mem.created_by, mem.created_at, mem.updated_at, "
+               "extract(epoch FROM now() - mem.updated_at)::float AS age")
+RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
+
+
+def like_escape(s):
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_memories(where, p, query, limit):
+    """Full text (AND, then OR) -> trigram -> substring.  Returns (rows, total, method)."""
+    base = " AND ".join(where) or "TRUE"
+    p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
+    negated = bool(re.search(r"(^|\s)-\S", query)) or " or " in f" {query.lower()} "
+    qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
+    rows = q(f"WITH qa AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
+             f"qs AS (SELECT qa.q AS qand, CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
+             f"hits AS (SELECT {RECALL_COLS}, (mem.search_tsv @@ qs.qand) AS all_terms, "
+             f"  ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} AS score "
+             f"  FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qor) "
+             f"SELECT *, count(*) OVER () AS total FROM hits ORDER BY all_terms DESC, score DESC, id DESC "
+             f"LIMIT %(lim)s", p)
+    if rows:
+        return rows, rows[0]["total"], "fulltext"
+    rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
+             f"(clambake.fuzzy_match(mem.title, %(q)s) OR clambake.fuzzy_word_match(%(q)s, mem.title)) "
+             f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), clambake.fuzzy_word_sim(%(q)s, mem.title)) "
+             f"DESC, mem.updated_at DESC LIMIT %(lim)s", p)
+    if rows:
+        return rows, rows[0]["total"], "fuzzy"
+    rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
+             f"(mem.title ILIKE %(like)s OR mem.content ILIKE %(like)s OR "
+             f" clambake.tags_text(mem.tags) ILIKE %(like)s) "
+             f"ORDER BY (mem.title ILIKE %(like)s) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
+    return rows, (rows[0]["total"] if rows else 0), "substring"
+
+
+def memory_dict(r, full=True):
+    d = {"id": r["id"], "scope": r["scope"], "project": r["project"], "type": r["memory_type"],
+         "title": r["title"], "status": r["status"], "tags": r["tags"], "files": r["related_files"],
+         "created_by": r["created_by"], "created_at": r["created_at"], "updated_at": r["updated_at"],
+         "age_s": round(r["age"], 1)}
+    if full:
+        d["content"] = r["content"]
+    else:
+        d["preview"] = one_line(r["content"], 120)
+    return d
+
+
+def memory_line(r, preview=100, show_project=False):
+    where = (r["project"] if r["scope"] == "project" else "global") if show_project else None
+    parts = [f"#{r['id']}", r["memory_type"]]
+    if r["status"] != "active":
+        parts.append(f"[{r['status']}]")
+    if where:
+        parts.append(f"({where})")
+    parts.append(one_line(r["title"], 90))
+    if r["tags"]:
+        parts.append("[" + ",".join(r["tags"][:6]) + "]")
+    parts.append(ago(r["age"]))
+    line = " ".join(parts)
+    if preview and r["content"]:
+        line += "\n    " + one_line(r["content"], preview)
+    return line
+
+
+def memory_full(r):
+    lines = [f"#{r['id']} {r['memory_type']} ({r['project'] if r['scope'] == 'project' else 'global'}) "
+             f"status {r['status']}, updated {ago(r['age'])}" + (f" by {r['created_by']}" if r["created_by"] else ""),
+             f"title: {r['title']}"]
+    if r["tags"]:
+        lines.append("tags: " + ", ".join(r["tags"]))
+    if r["related_files"]:
+        lines.append("files: " + ", ".join(r["related_files"]))
+    lines.append((r["content"] or "").rstrip("\n"))
+    return "\n".join(lines)
+
+
+def find_memory(mid, scope=None):
+    """One memory by id in either table; ambiguity (old ids from before the upgrade) is an error."""
+    cond = "" if scope is None else " AND mem.scope = %(scope)s"
+    rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.id = %(id)s{cond}", {"id": mid, "scope": scope})
+    if not rows:
+        raise ClambakeError(f"memory #{mid} not found" + (f" in {scope} memory" if scope else ""), REFUSED,
+                            hint="find ids with: python clambake.py recall --search WORDS")
+    if len(rows) > 1:
+        raise ClambakeError(
+            f"memory id {mid} is ambiguous (it dates from before the upgrade): project memory "
+            f"{one_line(rows[0]['title'], 40)!r} and global memory {one_line(rows[1]['title'], 40)!r}",
+            REFUSED, hint=f"add --scope project or --scope global to pick one")
+    return rows[0]
+
+
+def cmd_recall(args):
+    if args.limit < 1 or args.limit > 200:
+        raise ClambakeError("--limit must be between 1 and 200", USAGE)
+    if args.id is not None:
+        r = find_memory(check_id(args.id, "memory id"), args.scope)
+        if args.json:
+            emit_json(memory_dict(r))
+        else:
+            emit(memory_full(r))
+        return OK
+    search = check_text(args.search, "search", 500) if args.search is not None else None
+    if search is not None and "\x00" in search:
+        raise ClambakeError("search contains a NUL byte", USAGE)
+    me = None
+    if not (args.global_ or args.project or args.all_projects):
+        me = whoami(args, required=False)
+    where, p = memory_filters(args, me)
+    if search and search.strip():
+        rows, total, method = search_memories(where, p, search.strip(), args.limit)
+    else:
+        method = "recent"
+        base = " AND ".join(where) or "TRUE"
+        rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
+                 f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
+                 f"CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
+                 f"WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, mem.updated_at DESC "
+                 f"LIMIT %(lim)s", dict(p, lim=args.limit))
+        total = rows[0]["total"] if rows else 0
+    if args.json:
+        emit_json({"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]})
+        return OK
+    if not rows:
+        emit("no memories match" if search else "no memories")
+        return OK
+    multi = not (args.project or args.global_)
+    for r in rows:
+        emit(memory_full(r) + "\n" if args.full else memory_line(r, preview=args.preview, show_project=multi))
+    more = total - len(rows)
+    if more > 0:
+        cap = "+" if total >= 1000 and method == "recent" else ""
+        emit(f"({more}{cap} more match; --limit N for more, recall --id N for one in full)")
+    elif not args.full:
+        emit("(recall --id N shows one in full)")
+    return OK
+
+
+def cmd_update_memory(args):
+    mid = check_id(args.id, "memory id")
+    title = check_text(args.title, "title", MAX_TITLE)
+    if args.title is not None and not title.strip():
+        raise ClambakeError("title must not be empty", USAGE)
+    content = read_text_arg(args.content, "content", MAX_CONTENT)
+    status = check_choice(args.status, MEMORY_STATUSES, "status")
+    tags = [t.lower() for t in split_list(args.tags)] if args.tags is not None else None
+    files = split_list(args.files) if args.files is not None else None
+    mtype = args.type.strip().lower() if args.type else None
+    if all(v is None for v in (title, content, status, tags, files, mtype)):
+        raise ClambakeError("nothing to update: give --status, --title, --content, --tags, --files or --type", USAGE)
+    secret_guard([title, content] + (tags or []), args.allow_secret)
+    scope = check_choice(args.scope, ("project", "global"), "scope") if args.scope else None
+    r = find_memory(mid, scope)
+    types = GLOBAL_MEMORY_TYPES if r["scope"] == "global" else PROJECT_MEMORY_TYPES
+    if mtype and mtype not in types:
+        raise ClambakeError(f"unknown {r['scope']} memory type {args.type!r}; choose one of: {', '.join(types)}",
+                            USAGE)
+    table = "clambake.global_memory" if r["scope"] == "global" else "clambake.project_memory"
+    me = whoami(args, required=False)
+    with transaction():
+        row = q(f"UPDATE {table} SET title = coalesce(%s, title), content = coalesce(%s, content), "
+                f"status = coalesce(%s, status), tags = coalesce(%s, tags), related_files = coalesce(%s, related_files), "
+                f"memory_type = coalesce(%s, memory_type), updated_at = now() WHERE id = %s RETURNING id, status",
+                (title, content, status, tags, files, mtype, mid), one=True)
+        changed = [n for n, v in (("title", title), ("content", content), ("status", status), ("tags", tags),
+                                  ("files", files), ("type", mtype)) if v is not None]
+        log_action(me["instance_id"] if me else None, r["project"], "update",
+                   f"#{mid} {', '.join(changed)}" + (f" -> {status}" if status else ""))
+    if args.json:
+        emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
+    else:
+        emit(f"updated #{mid} ({', '.join(changed)})")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# session log
+# --------------------------------------------------------------------------
+
+def cmd_log(args):
+    action = (args.action or "").strip().lower()
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", action):
+        raise ClambakeError(f"invalid action {args.action!r}: one short word like {', '.join(LOG_ACTIONS[:8])}",
+                            USAGE)
+    summary = read_text_arg(args.summary, "summary", 4000)
+    summary = check_text(summary, "summary", 4000, required=True)
+    files = split_list(args.files) or []
+    if len(files) > MAX_FILES:
+        raise ClambakeError(f"at most {MAX_FILES} files", USAGE)
+    me = whoami(args, required=False)
+    project = norm_project(args.project) if args.project else (me["project"] if me else None)
+    row = q("INSERT INTO clambake.session_log (instance_id, project, action, summary, files_modified) "
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id", (me["instance_id"] if me else None, project, action,
+                                                          summary, files), one=True)
+    if args.json:
+        emit_json({"id": row["id"]})
+    else:
+        emit(f"logged #{row['id']} {action}")
+    return OK
+
+
+def cmd_history(args):
+    if args.limit < 1 or args.limit > 500:
+        raise ClambakeError("--limit must be between 1 and 500", USAGE)
+    where, p = ["TRUE"], {"lim": args.limit}
+    if args.project:
+        where.append("project = %(project)s")
+        p["project"] = norm_project(args.project)
+    if args.instance:
+        where.append("instance_id = %(inst)s")
+        p["inst"] = args.instance
+    if args.action:
+        where.append("action = %(action)s")
+        p["action"] = args.action.strip().lower()
+    if args.since:
+        where.append("created_at > now() - make_interval(secs => %(since)s)")
+        p["since"] = parse_duration(args.since, "--since")
+    if args.mine:
+        me = whoami(args)
+        where.append("instance_id = %(me)s")
+        p["me"] = me["instance_id"]
+    rows = q("SELECT id, instance_id, project, action, summary, files_modified, created_at, "
+             "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log WHERE "
+             + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT %(lim)s", p)
+    if args.json:
+        emit_json({"entries": [{"id": r["id"], "instance_id": r["instance_id"], "project": r["project"],
+                                "action": r["action"], "summary": r["summary"], "files": r["files_modified"],
+                                "created_at": r["created_at"], "age_s": round(r["age"], 1)} for r in rows]})
+        return OK
+    if not rows:
+        emit("no log entries")
+    for r in rows:
+        files = f" [{', '.join(r['files_modified'][:5])}]" if r["files_modified"] else ""
+        emit(f"#{r['id']} {ago(r['age'])} {r['instance_id'] or '-'} ({r['project'] or '-'}) {r['action']}: "
+             f"{one_line(r['summary'], 100)}{files}")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# maintenance
+# --------------------------------------------------------------------------
+
+def schema_path():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
+
+
+def cmd_init(args):
+    path = schema_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            ddl = f.read()
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
+    conn = connect()
+    cur = conn.cursor()
+    conn.autocommit = False
+    try:
+        cur.execute("SET LOCAL statement_timeout = '120s'")
+        cur.execute("SET LOCAL client_min_messages = warning")
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('clambake.init'))")
+        cur.execute("SELECT to_regclass('clambake.instances') IS NOT NULL")
+        existed = cur.fetchone()[0]
+        cur.execute(ddl)
+        cur.execute("SELECT value FROM clambake.meta WHERE key = 'schema_version'")
+        version = cur.fetchone()[0]
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    finally:
+        conn.autocommit = True
+    if int(version) > SCHEMA_VERSION:
+        note(f"note: the database schema is version {version}, newer than this program ({SCHEMA_VERSION})")
+    if args.json:
+        emit_json({"schema_version": int(version), "existed": existed})
+    elif not args.quiet:
+        emit(f"schema clambake ready (version {version}; {'checked/upgraded' if existed else 'created'})")
+    return OK
+
+
+def cmd_cleanup(args):
+    stale = parse_duration(args.stale_after, "--stale-after")
+    log_keep = parse_duration(args.log_days, "--log-days") if not str(args.log_days).isdigit() \
+        else float(args.log_days) * 86400
+    batch = args.batch
+    if batch < 1 or batch > 100000:
+        raise ClambakeError("--batch must be between 1 and 100000", USAGE)
+    t0 = time.monotonic()
+    p = {"stale": stale, "keep": log_keep, "batch": batch}
+    jobs = [
+        ("instances", "clambake.instances", "id", "last_heartbeat < now() - make_interval(secs => %(stale)s)"),
+        ("expired claims", "clambake.claims", "resource", "expires_at <= now()"),
+        ("messages", "clambake.messages", "id", "expires_at <= now()"),
+        ("log rows", "clambake.session_log", "id", "created_at < now() - make_interval(secs => %(keep)s)"),
+    ]
+    counts = {}
+    removed_instances = []
+    for name, table, key, cond in jobs:
+        if args.dry_run:
+            counts[name] = q(f"SELECT count(*) AS n FROM {table} WHERE {cond}", p, one=True)["n"]
+            continue
+        n = 0
+        while True:
+            # each batch is its own short transaction; SKIP LOCKED lets concurrent cleanups share the work
+            extra = ", instance_id" if table == "clambake.instances" else ""
+            rows = q(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} "
+                     f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING {key}{extra}", p)
+            n += len(rows)
+            if table == "clambake.instances":
+                removed_instances += [r["instance_id"] for r in rows]
+            if len(rows) < batch:
+                break
+        counts[name] = n
+    if removed_instances:
+        log_action(None, None, "cleanup", f"removed {len(removed_instances)} stale instance(s): "
+                   + ", ".join(removed_instances[:20]) + (" ..." if len(removed_instances) > 20 else ""))
+    dt = time.monotonic() - t0
+    if args.json:
+        emit_json(dict({k.replace(" ", "_"): v for k, v in counts.items()}, dry_run=args.dry_run,
+                       seconds=round(dt, 3)))
+    elif not args.quiet:
+        verb = "would remove" if args.dry_run else "removed"
+        emit(f"cleanup: {verb} " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {dt:.2f}s")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# argument parsing and main
+# --------------------------------------------------------------------------
+
+COMMANDS = [
+    # name, purpose, example
+    ("init", "create or upgrade the clambake schema (idempotent)", "init"),
+    ("register", "join: record this session, see who else is live", "register --project api --dir ."),
+    ("heartbeat", "say you are alive and what you work on", 'heartbeat --task "fixing login"'),
+    ("status", "live instances, claims, open blockers, recent activity", "status"),
+    ("whoami", "which instance this shell acts as", "whoami"),
+    ("deregister", "leave: remove this instance, release its claims", "deregister"),
+    ("send", "message @all, a project or an instance; blockers claim resources",
+     'send --to @all --type warning --subject "Restarting Docker"'),
+    ("inbox", "my unread messages, most urgent first (marks them read)", "inbox"),
+    ("read", "one message in full, with its thread", "read 42"),
+    ("check", "is a resource free? exit 0 free, 1 held by someone else", "check docker"),
+    ("wait", "block until a message arrives or a resource is free", "wait --resource docker --timeout 10m"),
+    ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
+    ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
+    ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
+    ("log", "append to the session log", 'log --action fix --summary "patched retry loop"'),
+    ("history", "read the session log, newest first", "history --since 2h"),
+    ("cleanup", "remove stale instances, expired messages, old log rows", "cleanup --quiet"),
+]
+
+
+class CliError(Exception):
+    pass
+
+
+def _error(self, message):
+    raise ClambakeError(message + f" (see: python clambake.py {self.prog.split(' ', 1)[-1]} --help)"
+                        if " " in self.prog else message, USAGE)
+
+
+def build_parser():
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        error = _error
+
+    epilog = "commands:\n" + "\n".join(f"  {n:<14}{p}\n  {'':<14}e.g. python clambake.py {e}"
+                                       for n, p, e in COMMANDS)
+    epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
+               "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
+               "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
+    parser = Parser(prog="clambake.py", description="Coordinate Claude Code sessions through Postgres.",
+                    epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
+    parser.add_argument("--as", dest="as_", metavar="INSTANCE", help="act as this instance id (or unique prefix)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--as", dest="as_", metavar="INSTANCE", default=argparse.SUPPRESS,
+                        help="act as this instance id (or unique prefix)")
+    purposes = {n: (p, e) for n, p, e in COMMANDS}
+
+    def add(name, func, json_flag=True):
+        purpose, example = purposes[name]
+        sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
+                            parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp.set_defaults(func=func)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="machine-readable output")
+        return sp
+
+    sp = add("init", cmd_init)
+    sp.add_argument("--quiet", "-q", action="store_true")
+
+    sp = add("register", cmd_register)
+    sp.add_argument("--project", "-p", help="project name (default: git top level or directory name)")
+    sp.add_argument("--dir", "-d", help="working directory (default: current directory)")
+    sp.add_argument("--model", help="model name")
+    sp.add_argument("--task", "-t", help="what you are working on")
+
+    sp = add("heartbeat", cmd_heartbeat)
+    sp.add_argument("--task", "-t")
+    sp.add_argument("--status", "-s", help="active, idle, busy or shutting_down")
+    sp.add_argument("--quiet", "-q", action="store_true")
+
+    sp = add("status", cmd_status)
+    sp.add_argument("--limit", type=int, default=15, help="instances to list (default 15)")
+    sp.add_argument("--activity", type=int, default=5, help="recent log lines (default 5, 0 for none)")
+
+    add("whoami", cmd_whoami)
+    add("deregister", cmd_deregister)
+
+    sp = add("send", cmd_send)
+    sp.add_argument("--to", help="@all, a project name or an instance id (default @all)")
+    sp.add_argument("--type", default="info", help="info, warning, blocker, request or done (default info)")
+    sp.add_argument("--subject", "-s", required=True)
+    sp.add_argument("--body", "-b", help="text, or - to read standard input")
+    sp.add_argument("--resource", "-r", help="with blocker: claim it exclusively; with done: release it")
+    sp.add_argument("--ttl", help="expiry (message default 24h; claim default 2h)")
+    sp.add_argument("--reply-to", help="message id this answers (default recipient: its sender)")
+    sp.add_argument("--force", action="store_true", help="send to an unknown recipient; take over a live claim")
+
+    sp = add("inbox", cmd_inbox)
+    sp.add_argument("--peek", action="store_true", help="do not mark as read")
+    sp.add_argument("--all", action="store_true", help="include messages already read")
+    sp.add_argument("--limit", type=int, default=20)
+
+    sp = add("read", cmd_read)
+    sp.add_argument("id", help="message id")
+    sp.add_argument("--receipts", action="store_true", help="who has and has not read it")
+
+    sp = add("check", cmd_check)
+    sp.add_argument("resource")
+
+    sp = add("wait", cmd_wait)
+    sp.add_argument("--resource", "-r", help="wait until this resource is free instead")
+    sp.add_argument("--timeout", default="300", help="give up after this long (default 300s): exit 1")
+    sp.add_argument("--poll", help=argparse.SUPPRESS)
+    sp.add_argument("--limit", type=int, default=20, help=argparse.SUPPRESS)
+
+    sp = add("remember", cmd_remember)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--project", "-p")
+    g.add_argument("--global", dest="global_", action="store_true")
+    sp.add_argument("--type")
+    sp.add_argument("--title", required=True)
+    sp.add_argument("--content", "-c", help="text, or - to read standard input")
+    sp.add_argument("--tags", help="comma-separated")
+    sp.add_argument("--files", help="comma-separated related files")
+    sp.add_argument("--force", action="store_true", help="store even when the same title exists")
+    sp.add_argument("--allow-secret", action="store_true", help="store text that looks like a secret")
+
+    sp = add("recall", cmd_recall)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--project", "-p")
+    g.add_argument("--global", dest="global_", action="store_true")
+    g.add_argument("--all-projects", action="store_true")
+    sp.add_argument("--type")
+    sp.add_argument("--status", help="active (default), resolved, deprecated, superseded or any")
+    sp.add_argument("--tag", help="only memories with this tag (comma: all of them)")
+    sp.add_argument("--search", "-s", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--limit", "-n", type=int, default=10)
+    sp.add_argument("--full", action="store_true", help="print whole entries")
+    sp.add_argument("--id", help="print one memory in full")
+    sp.add_argument("--scope", help=argparse.SUPPRESS)
+    sp.add_argument("--preview", type=int, default=100, help=argparse.SUPPRESS)
+
+    sp = add("update-memory", cmd_update_memory)
+    sp.add_argument("id")
+    sp.add_argument("--status")
+    sp.add_argument("--title")
+    sp.add_argument("--content", "-c", help="text, or - to read standard input")
+    sp.add_argument("--tags")
+    sp.add_argument("--files")
+    sp.add_argument("--type")
+    sp.add_argument("--scope", help="project or global: for an old id that exists in both")
+    sp.add_argument("--allow-secret", action="store_true")
+
+    sp = add("log", cmd_log)
+    sp.add_argument("--action", "-a", required=True)
+    sp.add_argument("--summary", "-s", required=True, help="text, or - to read standard input")
+    sp.add_argument("--files", help="comma-separated")
+    sp.add_argument("--project", "-p", help="default: your registered project")
+
+    sp = add("history", cmd_history)
+    sp.add_argument("--project", "-p")
+    sp.add_argument("--instance", "-i")
+    sp.add_argument("--action", "-a")
+    sp.add_argument("--since", help="only this recent, e.g. 2h, 7d")
+    sp.add_argument("--mine", action="store_true", help="only my instance")
+    sp.add_argument("--limit", "-n", type=int, default=20)
+
+    sp = add("cleanup", cmd_cleanup)
+    sp.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    sp.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
+    sp.add_argument("--stale-after", default="2h", help="remove instances silent this long (default 2h)")
+    sp.add_argument("--log-days", default="90", help="keep log rows this many days (default 90; or 12w, 30d)")
+    sp.add_argument("--batch", type=int, default=5000, help="rows per transaction (default 5000)")
+    return parser
+
+
+def report_error(e):
+    sys.stderr.write(f"clambake: error: {e}\n")
+    if getattr(e, "hint", None):
+        sys.stderr.write(f"hint: {e.hint}\n")
+
+
+def main(argv=None):
+    try:
+        sys.stdout.reconfigure(errors="replace")
+        sys.stderr.reconfigure(errors="replace")
+    except (AttributeError, ValueError):
+        pass
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:          # --help / --version
+            return e.code if isinstance(e.code, int) else OK
+        if not getattr(args, "func", None):
+            build_parser().print_help()
+            return USAGE
+        return args.func(args)
+    except ClambakeError as e:
+        report_error(e)
+        return e.code
+    except KeyboardInterrupt:
+        sys.stderr.write("clambake: interrupted\n")
+        return REFUSED
+    except Exception as e:
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        code, msg, hint = classify(e)
+        report_error(ClambakeError(msg, code, hint))
+        return code
+    finally:
+        close_conn()
+
+
+def classify(e):
+    """Map a database or OS error to (exit code, one-line message, hint)."""
+    name = type(e).__name__
+    pgcode = getattr(e, "pgcode", None)
+    first = (str(e).strip().splitlines() or [name])[0]
+    if pgcode in ("42P01", "3F000", "42703", "42883", "42704"):
+        return NO_SCHEMA, f"the clambake schema is missing or older than this program ({first})", \
+            "run: python clambake.py init"
+    if pgcode == "57014":
+        return REFUSED, "the database took too long (statement timeout)", \
+            f"try again; raise {ENV_STATEMENT_TIMEOUT} if it persists"
+    if pgcode == "55P03":
+        return REFUSED, "a lock was not granted in time (someone else holds it)", "try again"
+    if pgcode and pgcode.startswith("08") or name in ("OperationalError", "InterfaceError"):
+        return UNREACHABLE, f"lost the database connection: {first}", "check that Postgres is running"
+    if pgcode and pgcode.startswith("22"):
+        return USAGE, f"invalid input: {first}", None
+    if pgcode:
+        return REFUSED, f"database error {pgcode}: {first}", f"set {ENV_DEBUG}=1 for details"
+    return REFUSED, f"{name}: {first}", f"set {ENV_DEBUG}=1 for details"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
