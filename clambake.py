@@ -105,14 +105,15 @@ def ago(seconds):
 
 
 def span(seconds):
-    s = max(0, int(seconds))
+    """Seconds -> '45s', '12m', '3h', '2d' (rounded to the nearest unit)."""
+    s = max(0, int(round(seconds)))
     if s < 60:
         return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m"
-    if s < 86400:
-        return f"{s // 3600}h"
-    return f"{s // 86400}d"
+    if s < 3570:
+        return f"{round(s / 60)}m"
+    if s < 84600:
+        return f"{round(s / 3600)}h"
+    return f"{round(s / 86400)}d"
 
 
 def one_line(text, limit):
@@ -447,6 +448,39 @@ def unread_count(me, cap=1000):
     return r["n"]
 
 
+def register_instance(project, wd, task=None, model=None, session=None, explicit=None):
+    """Create my instance, or re-use the one of this session key (or --as).  -> (row, reused)."""
+    host = socket.gethostname()
+    pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
+    with transaction():
+        existing = None
+        if session:
+            # one registration at a time per session key, so two racing calls cannot create two instances
+            q("SELECT pg_advisory_xact_lock(hashtext('clambake.session:' || %s))", (session,))
+            existing = q("SELECT instance_id FROM clambake.instances WHERE session_key = %s "
+                         "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
+        if existing is None and explicit:
+            existing = find_instance(explicit)
+        if existing is not None:
+            row = q("UPDATE clambake.instances SET project = %s, working_dir = %s, host = %s, pid = %s, "
+                    "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
+                    "session_key = coalesce(%s, session_key), last_heartbeat = now() "
+                    "WHERE instance_id = %s RETURNING instance_id, started_at, hook_seen_at",
+                    (project, wd, host, pid, model, task, session, existing["instance_id"]), one=True)
+            return row, True
+        for _ in range(8):
+            iid = new_instance_id(project)
+            row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
+                    "status, session_key, host, pid) VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) "
+                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at, hook_seen_at",
+                    (iid, project, wd, task, model, session, host, pid), one=True)
+            if row:
+                log_action(row["instance_id"], project, "register",
+                           f"registered in {wd}" + (f": {task}" if task else ""))
+                return row, False
+    raise ClambakeError("could not allocate a unique instance id; try again", REFUSED)
+
+
 def cmd_register(args):
     wd = real_dir(args.dir or os.getcwd())
     project = norm_project(args.project) if args.project else project_from_dir(wd)
@@ -455,34 +489,8 @@ def cmd_register(args):
     model = check_text(args.model, "model", MAX_NAME)
     session = os.environ.get(ENV_SESSION) or None
     host = socket.gethostname()
-    pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
-    existing = None
-    if session:
-        existing = q("SELECT instance_id FROM clambake.instances WHERE session_key = %s "
-                     "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
-    if existing is None and explicit:
-        existing = find_instance(explicit)
-    reused = existing is not None
-    if reused:
-        row = q("UPDATE clambake.instances SET project = %s, working_dir = %s, host = %s, pid = %s, "
-                "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
-                "session_key = coalesce(%s, session_key), last_heartbeat = now() "
-                "WHERE instance_id = %s RETURNING instance_id, started_at",
-                (project, wd, host, pid, model, task, session, existing["instance_id"]), one=True)
-    else:
-        row = None
-        for _ in range(8):
-            iid = new_instance_id(project)
-            row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
-                    "status, session_key, host, pid) VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) "
-                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at",
-                    (iid, project, wd, task, model, session, host, pid), one=True)
-            if row:
-                break
-        if row is None:
-            raise ClambakeError("could not allocate a unique instance id; try again", REFUSED)
-        log_action(row["instance_id"], project, "register", f"registered in {wd}" + (f": {task}" if task else ""))
+    row, reused = register_instance(project, wd, task, model, session, explicit)
     me = {"instance_id": row["instance_id"], "project": project, "started_at": row["started_at"]}
     others = live_others_summary(me["instance_id"], project)
     unread = unread_count(me)
@@ -830,6 +838,8 @@ def message_line(m, body_chars=160):
     head += f" {ago(m['age'])}"
     if m.get("resource"):
         head += f" [{m['resource']}]"
+    if m["message_type"] == "blocker" and m.get("resolved_at"):
+        head += " (resolved)"
     if m.get("reply_to"):
         head += f" (re #{m['reply_to']})"
     line = f"{head}: {one_line(m['subject'], 120)}"
@@ -1504,6 +1514,494 @@ def cmd_cleanup(args):
 
 
 # --------------------------------------------------------------------------
+# integrations: Claude Code hooks
+# --------------------------------------------------------------------------
+
+HOOK_EVENTS = {
+    # our subcommand: (Claude Code event, matcher or None, timeout seconds)
+    "session-start": ("SessionStart", None, 10),
+    "prompt": ("UserPromptSubmit", None, 5),
+    "pre-tool": ("PreToolUse", "Bash|Write|Edit|MultiEdit|NotebookEdit", 5),
+    "session-end": ("SessionEnd", None, 5),
+}
+HOOK_DEADLINE_S = 2.0          # a hook never takes longer than this (fail open)
+FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+
+
+def hook_input():
+    """Claude Code's hook JSON from stdin ({} when absent or invalid)."""
+    try:
+        data = json.loads(sys.stdin.read(4 * 1024 * 1024) or "{}")
+    except (ValueError, OSError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def hook_output(event, context=None, **extra):
+    out = {"hookEventName": event}
+    if context:
+        out["additionalContext"] = context
+    out.update(extra)
+    emit_json({"hookSpecificOutput": out})
+
+
+def off_marker(session):
+    import hashlib
+    import tempfile
+    key = hashlib.sha1((session or "no-session").encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"clambake-off-{key}")
+
+
+def say_coordination_off(event, session, reason):
+    """Tell the agent once per session that coordination is off (database down)."""
+    if event not in ("SessionStart", "UserPromptSubmit"):
+        return
+    marker = off_marker(session)
+    if os.path.exists(marker):
+        return
+    try:
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(reason)
+    except OSError:
+        pass
+    hook_output(event, f"clambake: coordination is off for now ({reason}); other sessions cannot see this one.")
+
+
+def clear_off_marker(session):
+    try:
+        os.remove(off_marker(session))
+    except OSError:
+        pass
+
+
+def script_cmd():
+    """How to call this program, for hints shown to the agent."""
+    return f"python {os.path.abspath(__file__)}"
+
+
+def cmd_hook(args):
+    """Run one hook; whatever happens, exit 0 within HOOK_DEADLINE_S (fail open)."""
+    import threading
+    event = HOOK_EVENTS[args.event][0]
+    data = hook_input()
+    session = str(data.get("session_id") or os.environ.get(ENV_SESSION) or "") or None
+    if session:
+        os.environ[ENV_SESSION] = session
+    if args.event == "pre-tool" and os.environ.get(ENV_GUARD, "").lower() in ("off", "0", "false", "no"):
+        return OK
+
+    def give_up():
+        try:
+            say_coordination_off(event, session, "database too slow")
+            sys.stdout.flush()
+        finally:
+            os._exit(0)
+
+    timer = threading.Timer(float(os.environ.get("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S)), give_up)
+    timer.daemon = True
+    timer.start()
+    try:
+        os.environ.setdefault(ENV_STATEMENT_TIMEOUT, "1.5s")
+        connect(timeout=2)
+        func = {"session-start": hook_session_start, "prompt": hook_prompt, "pre-tool": hook_pre_tool,
+                "session-end": hook_session_end}[args.event]
+        func(data, session, args)
+        if args.event == "session-start":
+            clear_off_marker(session)
+    except ClambakeError as e:
+        if e.code in (UNREACHABLE, NO_SCHEMA):
+            say_coordination_off(event, session, "database unreachable" if e.code == UNREACHABLE
+                                 else "schema missing: run clambake.py init")
+    except Exception as e:  # fail open: a hook must never break the session
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        code, _, _ = classify(e)
+        if code in (UNREACHABLE, NO_SCHEMA):
+            say_coordination_off(event, session, "database unreachable")
+    finally:
+        timer.cancel()
+    return OK
+
+
+def hook_me(session):
+    if not session:
+        return None
+    return q(f"SELECT {INSTANCE_COLS}, i.hook_seen_at FROM clambake.instances i WHERE i.session_key = %s "
+             "ORDER BY i.last_heartbeat DESC LIMIT 1", (session,), one=True)
+
+
+def hook_register(data, session):
+    cwd = data.get("cwd") or os.getcwd()
+    try:
+        wd = real_dir(str(cwd))
+    except (OSError, ValueError):
+        wd = str(cwd)
+    model = data.get("model")
+    if isinstance(model, dict):
+        model = model.get("id") or model.get("display_name")
+    model = one_line(model, MAX_NAME) if model else None
+    project = project_from_dir(wd)
+    explicit = os.environ.get(ENV_INSTANCE) if not session else None
+    row, _ = register_instance(project, wd, None, model, session, explicit)
+    return hook_me(session) if session else find_instance(row["instance_id"])
+
+
+def export_instance(instance_id):
+    path = os.environ.get("CLAUDE_ENV_FILE")
+    if not path:
+        return
+    line = f"export {ENV_INSTANCE}={instance_id}\n"
+    try:
+        try:
+            with open(path, encoding="utf-8") as f:
+                if line in f.read():
+                    return
+        except OSError:
+            pass
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+    except OSError:
+        pass
+
+
+class Briefing:
+    """Lines under a hard character cap; required lines are kept, optional ones dropped when full."""
+
+    def __init__(self, cap):
+        self.cap = cap
+        self.lines = []
+        self.size = 0
+        self.dropped = 0
+
+    def add(self, line, required=False):
+        n = len(line) + 1
+        if self.size + n > self.cap and not required:
+            self.dropped += 1
+            return False
+        self.lines.append(line)
+        self.size += n
+        return True
+
+    def room(self):
+        return self.cap - self.size
+
+    def text(self):
+        return "\n".join(self.lines)
+
+
+def hook_session_start(data, session, args):
+    me = hook_register(data, session)
+    export_instance(me["instance_id"])
+    raw_cap = os.environ.get(ENV_BRIEFING_MAX, "")
+    cap = max(500, int(raw_cap)) if raw_cap.isdigit() else 6000
+    text = build_briefing(me, cap, source=str(data.get("source") or "startup"))
+    q("UPDATE clambake.instances SET hook_seen_at = now(), hook_beat_at = now() WHERE instance_id = %s",
+      (me["instance_id"],))
+    hook_output("SessionStart", text)
+
+
+def build_briefing(me, cap, source="startup"):
+    live = live_window()
+    b = Briefing(max(cap - 120, 400))      # keep room for the footer
+    iid, project = me["instance_id"], me["project"]
+    b.add(f"clambake: you are instance {iid} (project {project}, dir {me['working_dir']}); "
+          f"session {source}. Commands: {script_cmd()} <command>.", required=True)
+    claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at", {"live": live})
+    if claims:
+        b.add(f"Active claims ({len(claims)}), exclusive until done/expiry:", required=True)
+        for c in claims:
+            who = "you" if c["instance_id"] == iid else f"{c['instance_id']} ({c['project']})"
+            b.add(f"- {c['resource']}: {who}, {ago(c['age'])}, expires in {span(c['expires_in'])}: "
+                  f"{one_line(c['reason'], 60)}", required=True)
+    open_blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
+                      "ORDER BY m.created_at", {"live": live, "me": iid})
+    if open_blockers:
+        b.add(f"Open blockers without a resource ({len(open_blockers)}):", required=True)
+        for m in open_blockers:
+            b.add(f"- #{m['id']} {m['from_instance']} -> {m['to_target']}, {ago(m['age'])}: "
+                  f"{one_line(m['subject'], 80)}", required=True)
+    msgs, _ = fetch_inbox(me, 200, peek=True)
+    shown = []
+    if msgs:
+        b.add(f"Unread messages for you ({len(msgs)}{'+' if len(msgs) >= 200 else ''}), most urgent first:",
+              required=True)
+        for m in msgs:
+            urgent = m["message_type"] == "blocker"
+            line = (f"- #{m['id']} {m['message_type']} from {m['from_instance'] or '?'} {ago(m['age'])}"
+                    + (f" [{m['resource']}]" if m["resource"] else "")
+                    + (" (resolved)" if m["message_type"] == "blocker" and m["resolved_at"] else "")
+                    + f": {one_line(m['subject'], 90)}")
+            if m["body"] and b.room() > 1500:
+                line += f" -- {one_line(m['body'], 140)}"
+            if b.add(line, required=urgent):
+                shown.append(m["id"])
+        if len(shown) < len(msgs):
+            b.add(f"  ({len(msgs) - len(shown)} more unread: {script_cmd()} inbox)", required=True)
+    if shown:
+        q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
+          "ON CONFLICT DO NOTHING", (shown, iid))
+    others = q("SELECT instance_id, project, current_task, status, "
+               "extract(epoch FROM now() - last_heartbeat)::float AS hb_age, count(*) OVER () AS total "
+               "FROM clambake.instances WHERE instance_id <> %s AND last_heartbeat > now() - "
+               "make_interval(secs => %s) ORDER BY (project = %s) DESC, last_heartbeat DESC LIMIT 12",
+               (iid, live, project))
+    if others:
+        b.add(f"Other live instances ({others[0]['total']}):")
+        for o in others:
+            b.add(f"- {o['instance_id']} ({o['project']}) {o['status']}, {ago(o['hb_age'])}"
+                  + (f": {one_line(o['current_task'], 60)}" if o["current_task"] else ""))
+    else:
+        b.add("No other live instances.")
+    mems = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' AND mem.project = %s "
+             "AND mem.status = 'active' ORDER BY CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 "
+             "WHEN 'decision' THEN 2 WHEN 'architecture' THEN 3 ELSE 4 END, mem.updated_at DESC LIMIT 15",
+             (project,))
+    if mems:
+        b.add(f"Project memory ({project}), key entries:")
+        for r in mems:
+            b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 100)}")
+    glob = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' AND mem.status = 'active' "
+             "AND mem.memory_type IN ('convention', 'infrastructure', 'lesson') ORDER BY "
+             "CASE mem.memory_type WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 2 END, "
+             "mem.updated_at DESC LIMIT 6")
+    if glob:
+        b.add("Global notes:")
+        for r in glob:
+            b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 80)}")
+    tail = (f"More: {script_cmd()} status | inbox | recall --search WORDS | recall --id N"
+            + (f" ({b.dropped} lines left out for size)" if b.dropped else ""))
+    return b.text() + "\n" + tail
+
+
+def hook_prompt(data, session, args):
+    me = hook_me(session)
+    if me is None:
+        me = hook_register(data, session)
+        if me is None:
+            return
+    throttle = env_duration(ENV_HOOK_THROTTLE, 60)
+    p = dict(deliver_params(me), thr=throttle, seen=me["hook_seen_at"] or me["started_at"], live=live_window())
+    # one round trip: heartbeat (throttled) and "is anything new since the last injection?"
+    news = q(f"WITH beat AS (UPDATE clambake.instances SET last_heartbeat = now(), hook_beat_at = now() "
+             f"  WHERE instance_id = %(me)s AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1) "
+             f"SELECT (SELECT count(*) FROM beat) AS beat, "
+             f"EXISTS (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL}) AS unread, "
+             f"EXISTS (SELECT 1 FROM clambake.claims c WHERE c.instance_id <> %(me)s AND c.claimed_at > %(seen)s "
+             f"  AND c.expires_at > now()) AS claims, "
+             f"EXISTS (SELECT 1 FROM clambake.messages m WHERE m.message_type = 'blocker' AND m.resource IS NULL "
+             f"  AND m.resolved_at IS NULL AND m.from_instance <> %(me)s AND m.created_at > %(seen)s "
+             f"  AND m.expires_at > now()) AS blockers", p, one=True)
+    if not (news["unread"] or news["claims"] or news["blockers"]):
+        return
+    lines, announced = [], set()
+    if news["claims"]:
+        for c in q(CLAIMS_SQL + " AND c.instance_id <> %(me)s AND c.claimed_at > %(seen)s ORDER BY c.claimed_at "
+                   "LIMIT 10", p):
+            lines.append(f"clambake: new claim: {claim_line(c)}")
+            announced.add(c["resource"])
+    if news["blockers"]:
+        for m in q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
+                   "AND m.created_at > %(seen)s ORDER BY m.created_at LIMIT 5", p):
+            lines.append(f"clambake: new blocker #{m['id']} from {m['from_instance']}: {one_line(m['subject'], 90)}")
+    if news["unread"]:
+        rows, remaining = fetch_inbox(me, 5)
+        for m in rows:
+            if m["message_type"] == "blocker" and m["resource"] and m["resource"] in announced:
+                continue
+            lines.append(f"clambake: #{m['id']} {m['message_type']} from {m['from_instance'] or '?'}"
+                         + (f" [{m['resource']}]" if m["resource"] else "") + f": {one_line(m['subject'], 90)}"
+                         + (f" -- {one_line(m['body'], 120)}" if m["body"] else ""))
+        if remaining:
+            lines.append(f"clambake: {remaining} more unread: {script_cmd()} inbox")
+    q("UPDATE clambake.instances SET hook_seen_at = now() WHERE instance_id = %s", (me["instance_id"],))
+    if lines:
+        hook_output("UserPromptSubmit", "\n".join(lines))
+
+
+def resource_hits(resource, tool, tool_input):
+    """Does this tool call touch `resource`?"""
+    rx = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(resource) + r"(?![A-Za-z0-9_])", re.I)
+    if tool == "Bash":
+        command = str(tool_input.get("command") or "")
+        if "clambake.py" in command:      # checking or waiting on a claim is always allowed
+            return False
+        return bool(rx.search(command))
+    if tool in FILE_TOOLS:
+        path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or tool_input.get("path") or "")
+        if not path:
+            return False
+        norm = path.replace("\\", "/").lower()
+        res = resource.replace("\\", "/").lower().rstrip("/")
+        parts = [p for p in norm.split("/") if p]
+        if "/" in res:
+            return norm == res or norm.endswith("/" + res.lstrip("/")) or norm.startswith(res + "/") \
+                or ("/" + res.strip("/") + "/") in norm
+        return res in parts
+    return False
+
+
+def hook_pre_tool(data, session, args):
+    tool = str(data.get("tool_name") or "")
+    tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
+    if tool != "Bash" and tool not in FILE_TOOLS:
+        return
+    p = {"live": live_window(), "sk": session}
+    claims = q(CLAIMS_SQL + " AND i.session_key IS DISTINCT FROM %(sk)s ORDER BY c.claimed_at", p)
+    if not claims:
+        return
+    me = hook_me(session) if session else None
+    explicit = os.environ.get(ENV_INSTANCE)
+    mine = {me["instance_id"]} if me else set()
+    if explicit:
+        mine.add(explicit)
+    for c in claims:
+        if c["instance_id"] in mine or not resource_hits(c["resource"], tool, tool_input):
+            continue
+        reason = (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}: "
+                  f"{one_line(c['reason'], 100)} (expires in {span(c['expires_in'])}). "
+                  f"Check: {script_cmd()} check {quote_arg(c['resource'])} ; wait for it: {script_cmd()} wait "
+                  f"--resource {quote_arg(c['resource'])} --timeout 600 ; or ask the holder: {script_cmd()} send "
+                  f"--to {c['instance_id']} --type request --subject \"...\"")
+        hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
+        return
+
+
+def hook_session_end(data, session, args):
+    me = hook_me(session)
+    if me is None:
+        return
+    with transaction():
+        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s "
+          "AND message_type = 'blocker' AND resolved_at IS NULL", (me["instance_id"],))
+        released = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
+        q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
+        log_action(me["instance_id"], me["project"], "deregister",
+                   f"session ended ({one_line(data.get('reason') or 'exit', 40)})"
+                   + (f"; released {', '.join(r['resource'] for r in released)}" if released else ""))
+
+
+# install-hooks / uninstall-hooks
+
+def settings_path(args):
+    if args.project or args.local:
+        base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
+        return os.path.join(base, ".claude", "settings.local.json" if args.local else "settings.json")
+    return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+
+
+def hook_command(sub):
+    return f'"{sys.executable}" "{os.path.abspath(__file__)}" hook {sub}'
+
+
+def is_our_hook(h):
+    cmd = h.get("command") if isinstance(h, dict) else None
+    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(r"\bhook (session-start|prompt|pre-tool|"
+                                                                        r"session-end)\b", cmd) is not None
+
+
+def strip_our_hooks(settings):
+    """Remove clambake's hook entries (and only those); returns how many were removed."""
+    hooks = settings.get("hooks")
+    if not isinstance(hooks, dict):
+        return 0
+    removed = 0
+    for event in list(hooks):
+        groups = hooks[event]
+        if not isinstance(groups, list):
+            continue
+        kept_groups = []
+        for g in groups:
+            if isinstance(g, dict) and isinstance(g.get("hooks"), list):
+                ours = [h for h in g["hooks"] if is_our_hook(h)]
+                if ours:
+                    removed += len(ours)
+                    rest = [h for h in g["hooks"] if not is_our_hook(h)]
+                    if not rest:
+                        continue
+                    g = dict(g, hooks=rest)
+            kept_groups.append(g)
+        if kept_groups:
+            hooks[event] = kept_groups
+        elif groups:          # emptied by us
+            del hooks[event]
+    if not hooks:
+        del settings["hooks"]
+    return removed
+
+
+def load_settings(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return None, {}
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", REFUSED) from None
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+    except ValueError as e:
+        raise ClambakeError(f"{path} is not valid JSON ({e}); fix it first, nothing was changed", REFUSED) from None
+    if not isinstance(data, dict):
+        raise ClambakeError(f"{path} does not hold a JSON object; nothing was changed", REFUSED)
+    return raw, data
+
+
+def write_settings(path, raw, data):
+    import shutil
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if raw is not None:
+        shutil.copyfile(path, path + ".clambake.bak")
+    tmp = path + ".clambake.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def cmd_install_hooks(args):
+    path = settings_path(args)
+    raw, data = load_settings(path)
+    strip_our_hooks(data)
+    hooks = data.setdefault("hooks", {})
+    if not isinstance(hooks, dict):
+        raise ClambakeError(f"{path}: \"hooks\" is not an object; nothing was changed", REFUSED)
+    for sub, (event, matcher, timeout) in HOOK_EVENTS.items():
+        group = {"hooks": [{"type": "command", "command": hook_command(sub), "timeout": timeout}]}
+        if matcher:
+            group = {"matcher": matcher, **group}
+        if not isinstance(hooks.get(event, []), list):
+            raise ClambakeError(f"{path}: hooks.{event} is not a list; nothing was changed", REFUSED)
+        hooks.setdefault(event, []).append(group)
+    if args.dry_run:
+        emit(f"would write {path}:")
+        emit(json.dumps(data, indent=2))
+        return OK
+    write_settings(path, raw, data)
+    emit(f"installed clambake hooks ({', '.join(e for e, _, _ in HOOK_EVENTS.values())}) in {path}"
+         + (f"; backup: {path}.clambake.bak" if raw is not None else ""))
+    return OK
+
+
+def cmd_uninstall_hooks(args):
+    path = settings_path(args)
+    raw, data = load_settings(path)
+    if raw is None:
+        emit(f"nothing to remove: {path} does not exist")
+        return OK
+    n = strip_our_hooks(data)
+    if n == 0:
+        emit(f"nothing to remove: no clambake hooks in {path}")
+        return OK
+    if args.dry_run:
+        emit(f"would remove {n} clambake hook(s) from {path}:")
+        emit(json.dumps(data, indent=2))
+        return OK
+    write_settings(path, raw, data)
+    emit(f"removed {n} clambake hook(s) from {path}; backup: {path}.clambake.bak")
+    return OK
+
+
+# --------------------------------------------------------------------------
 # argument parsing and main
 # --------------------------------------------------------------------------
 
@@ -1527,6 +2025,9 @@ COMMANDS = [
     ("log", "append to the session log", 'log --action fix --summary "patched retry loop"'),
     ("history", "read the session log, newest first", "history --since 2h"),
     ("cleanup", "remove stale instances, expired messages, old log rows", "cleanup --quiet"),
+    ("hook", "run a Claude Code hook (reads the hook JSON on stdin)", "hook session-start"),
+    ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
+    ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
 ]
 
 
@@ -1676,6 +2177,17 @@ def build_parser():
     sp.add_argument("--stale-after", default="2h", help="remove instances silent this long (default 2h)")
     sp.add_argument("--log-days", default="90", help="keep log rows this many days (default 90; or 12w, 30d)")
     sp.add_argument("--batch", type=int, default=5000, help="rows per transaction (default 5000)")
+
+    sp = add("hook", cmd_hook, json_flag=False)
+    sp.add_argument("event", choices=list(HOOK_EVENTS), help="session-start, prompt, pre-tool or session-end")
+
+    for name, func in (("install-hooks", cmd_install_hooks), ("uninstall-hooks", cmd_uninstall_hooks)):
+        sp = add(name, func, json_flag=False)
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--user", action="store_true", help="~/.claude/settings.json (default)")
+        g.add_argument("--project", action="store_true", help=".claude/settings.json in this project")
+        g.add_argument("--local", action="store_true", help=".claude/settings.local.json in this project")
+        sp.add_argument("--dry-run", action="store_true", help="print the result, write nothing")
     return parser
 
 
