@@ -286,6 +286,13 @@ def connect(timeout=None):
     secret = kw.get("password")
     try:
         _conn = psycopg2.connect(dsn or "", **kw)
+    except psycopg2.ProgrammingError as e:
+        # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
+        reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) < 2 else '"..."',
+                        (str(e).strip().splitlines() or ["invalid"])[0])
+        raise ClambakeError(f"{ENV_DSN} is not a valid connection string ({reason})", UNREACHABLE,
+                            hint="use a URL postgresql://user:pass@host:port/db (percent-encode special "
+                                 "characters) or key=value pairs") from None
     except psycopg2.OperationalError as e:
         reason = (str(e).strip().splitlines() or ["connection failed"])[-1].strip()
         for line in str(e).strip().splitlines():
@@ -448,7 +455,7 @@ def unread_count(me, cap=1000):
     return r["n"]
 
 
-def register_instance(project, wd, task=None, model=None, session=None, explicit=None):
+def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False):
     """Create my instance, or re-use the one of this session key (or --as).  -> (row, reused)."""
     host = socket.gethostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
@@ -461,6 +468,9 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                          "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
         if existing is None and explicit:
             existing = find_instance(explicit)
+            if existing is None and explicit_required:
+                raise ClambakeError(f"instance {explicit!r} (--as) is not registered", REFUSED,
+                                    hint="drop --as to register a new instance")
         if existing is not None:
             row = q("UPDATE clambake.instances SET project = %s, working_dir = %s, host = %s, pid = %s, "
                     "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
@@ -490,7 +500,8 @@ def cmd_register(args):
     session = os.environ.get(ENV_SESSION) or None
     host = socket.gethostname()
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
-    row, reused = register_instance(project, wd, task, model, session, explicit)
+    row, reused = register_instance(project, wd, task, model, session, explicit,
+                                    explicit_required=bool(getattr(args, "as_", None)))
     me = {"instance_id": row["instance_id"], "project": project, "started_at": row["started_at"]}
     others = live_others_summary(me["instance_id"], project)
     unread = unread_count(me)
@@ -583,6 +594,8 @@ def claim_line(c):
 
 
 def cmd_status(args):
+    if not 1 <= args.limit <= 500 or not 0 <= args.activity <= 100:
+        raise ClambakeError("--limit must be 1..500 and --activity 0..100", USAGE)
     me = whoami(args, required=False)
     live = live_window()
     limit = args.limit
@@ -597,8 +610,12 @@ def cmd_status(args):
                   "LIMIT %(lim)s", p)
     total = instances[0]["total"] if instances else 0
     instances = instances[:limit]
-    claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at LIMIT 50", p)
-    blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL ORDER BY m.created_at LIMIT 50", p)
+    # with their totals, so the text can say how many are not shown
+    p["clim"] = max(limit, 50)
+    claims = q("SELECT s.*, count(*) OVER () AS total FROM (" + CLAIMS_SQL + ") s "
+               "ORDER BY s.age DESC LIMIT %(clim)s", p)
+    blockers = q("SELECT s.*, count(*) OVER () AS total FROM (" + OPEN_BLOCKERS_SQL + " AND m.resource IS NULL) s "
+                 "ORDER BY s.age DESC, s.id LIMIT %(clim)s", p)
     activity = q("SELECT instance_id, project, action, summary, "
                  "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
                  "ORDER BY created_at DESC LIMIT %s", (args.activity,)) if args.activity else []
@@ -630,13 +647,17 @@ def cmd_status(args):
     if total > len(instances):
         emit(f"  (+{total - len(instances)} more; status --limit N)")
     if claims:
-        emit(f"claims: {len(claims)}")
-        for c in claims:
+        emit(f"claims: {claims[0]['total']}")
+        for c in claims[:limit]:
             emit("  " + claim_line(c))
+        if claims[0]["total"] > limit:
+            emit(f"  (+{claims[0]['total'] - limit} more; status --limit N)")
     if blockers:
-        emit(f"open blockers: {len(blockers)}")
-        for b in blockers:
+        emit(f"open blockers: {blockers[0]['total']}")
+        for b in blockers[:limit]:
             emit(f"  #{b['id']} {b['from_instance']} -> {b['to_target']} {ago(b['age'])}: {one_line(b['subject'], 70)}")
+        if blockers[0]["total"] > limit:
+            emit(f"  (+{blockers[0]['total'] - limit} more; status --limit N)")
     if activity:
         emit("recent:")
         for a in activity:
@@ -715,19 +736,27 @@ def cmd_send(args):
     me = whoami(args)
     parent = None
     if reply_to:
-        parent = q("SELECT id, from_instance FROM clambake.messages WHERE id = %s", (reply_to,), one=True)
+        parent = q("SELECT m.id, m.from_instance, m.from_project, EXISTS (SELECT 1 FROM clambake.instances i "
+                   "WHERE i.instance_id = m.from_instance) AS sender_exists FROM clambake.messages m WHERE m.id = %s",
+                   (reply_to,), one=True)
         if parent is None:
             raise ClambakeError(f"message #{reply_to} not found (--reply-to)", REFUSED)
     if args.to:
         kind, target = resolve_target(args.to, args.force)
-    elif parent and parent["from_instance"]:
-        kind, target = resolve_target(parent["from_instance"], True)
+    elif parent and parent["from_instance"] and parent["sender_exists"]:
+        kind, target = "instance", parent["from_instance"]
+    elif parent and parent["from_project"]:   # the asker has left: its project's next session gets the answer
+        kind, target = "project", parent["from_project"]
+        note(f"{parent['from_instance'] or 'the sender'} is no longer registered; replying to its project {target}")
     else:
         kind, target = "all", ALL_MARK
     msg_ttl = ttl or DEFAULT_MESSAGE_TTL
     claim_ttl = ttl or DEFAULT_CLAIM_TTL
     iid, project = me["instance_id"], me["project"]
     released, taken_from = [], None
+    # Sending is a sign of life: a session silent since `register` must not hold a claim (or an open
+    # blocker) that everyone else already treats as stale.
+    q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s", (iid,))
     with transaction():
         if mtype == "blocker" and resource:
             taken_from = take_claim(me, resource, subject, claim_ttl, args.force)
@@ -771,14 +800,15 @@ def cmd_send(args):
 
 
 def take_claim(me, resource, reason, ttl, force):
-    """Atomically claim `resource` for me.  Returns the previous live holder taken over (force), or None.
+    """Atomically claim `resource` for me.  Returns the previous holder of an unexpired claim taken over
+    (with --force, or because that holder went stale), or None.
 
     One INSERT .. ON CONFLICT: a row for the resource either does not exist (we insert it), is ours (renew),
     is expired or held by a gone/stale instance (we replace it), or is live and someone else's (refused)."""
     p = {"r": resource, "me": me["instance_id"], "reason": reason, "ttl": ttl, "live": live_window(),
          "force": bool(force)}
-    before = q("SELECT c.instance_id, c.reason, (c.expires_at > now() AND i.last_heartbeat > now() - "
-               "make_interval(secs => %(live)s)) AS alive FROM clambake.claims c LEFT JOIN clambake.instances i "
+    before = q("SELECT c.instance_id, c.reason, (c.expires_at > now() AND i.instance_id IS NOT NULL) AS alive "
+               "FROM clambake.claims c LEFT JOIN clambake.instances i "
                "ON i.instance_id = c.instance_id WHERE c.resource = %(r)s", p, one=True)
     got = q("INSERT INTO clambake.claims AS c (resource, instance_id, reason, expires_at) "
             "VALUES (%(r)s, %(me)s, %(reason)s, now() + make_interval(secs => %(ttl)s)) "
@@ -1021,6 +1051,9 @@ def cmd_wait(args):
                 else:
                     emit(f"timeout after {span(timeout)}: {what}")
                 return REFUSED
+            if conn.notifies:    # arrived while the query above ran (maybe after its snapshot): look again now
+                conn.notifies.clear()
+                continue
             ready, _, _ = select.select([conn], [], [], min(wake_in, left))
             if ready:
                 conn.poll()
@@ -1053,10 +1086,17 @@ SECRET_PATTERNS = [
     ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
     ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
-    ("a URL with an embedded password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@", re.I)),
+    ("a URL with an embedded password",  # but not ${VAR}, <pw>, {pw} or ***
+     re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?![$<{%]|\*+@)[^/\s@]+@", re.I)),
     ("a password/secret assignment", re.compile(
         r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)"
-        r"\s*[=:]\s*(?![\s<{$*]|\.\.\.|x{3,}|none\b|null\b|changeme\b|\*\*\*)[\"']?[^\s\"'<>]{3,}")),
+        r"\s*[=:]\s*[\"']?"
+        # not a placeholder, a code reference (os.environ[...], settings.X, getenv(...)) or prose ("see vault")
+        r"(?![\s<{$*%(\[]|\.\.\.|x{3,}|\*\*\*|(?:none|null|nil|true|false|changeme|redacted|required|optional)\b"
+        r"|(?:os|process|settings|config|env|self)\.|\w+(?:\.\w+)*[(\[]"
+        r"|(?:see|from|in|is|the|a|an|set|stored|kept|never|not|returned|managed|provided|via|ask|use|str"
+        r"|string|int|bool|comes)\b)"
+        r"[^\s\"'<>]{3,}")),
 ]
 
 
@@ -1069,7 +1109,9 @@ def secret_guard(texts, allow):
         for what, rx in SECRET_PATTERNS:
             m = rx.search(text)
             if m:
-                shown = m.group(0)[:12] + "..."
+                # name it without echoing the secret: the key of an assignment, else the token's prefix
+                key = re.match(r"[^=:]*[=:]", m.group(0)) if what.endswith("assignment") else None
+                shown = (key.group(0).strip() if key else m.group(0)[:4]) + "..."
                 raise ClambakeError(f"refused: the text looks like it contains {what} ({shown!r}); memory is "
                                     "shared with every session", USAGE,
                                     hint="store where to find the secret, not the secret; --allow-secret overrides")
@@ -1189,6 +1231,7 @@ RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.
                "mem.related_files, mem.created_by, mem.created_at, mem.updated_at, "
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
+FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
 
 
 def like_escape(s):
@@ -1210,6 +1253,10 @@ def search_memories(where, p, query, limit):
              f"LIMIT %(lim)s", p)
     if rows:
         return rows, rows[0]["total"], "fulltext"
+    # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
+    # 0.44 against "docker compose"); this fallback only runs when full text found nothing, and ranks by
+    # similarity, so a looser cut finds the entry without burying it.  (A placeholder without pg_trgm.)
+    q("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(FUZZY_WORD_THRESHOLD),))
     rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
              f"(clambake.fuzzy_match(mem.title, %(q)s) OR clambake.fuzzy_word_match(%(q)s, mem.title)) "
              f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), clambake.fuzzy_word_sim(%(q)s, mem.title)) "
@@ -1396,7 +1443,7 @@ def cmd_history(args):
         where.append("project = %(project)s")
         p["project"] = norm_project(args.project)
     if args.instance:
-        where.append("instance_id = %(inst)s")
+        where.append("(instance_id = %(inst)s OR starts_with(instance_id, %(inst)s))")
         p["inst"] = args.instance
     if args.action:
         where.append("action = %(action)s")
@@ -1445,6 +1492,8 @@ def cmd_init(args):
     conn.autocommit = False
     try:
         cur.execute("SET LOCAL statement_timeout = '120s'")
+        # concurrent inits queue on the advisory lock: wait as long as an init may run
+        cur.execute("SET LOCAL lock_timeout = '120s'")
         cur.execute("SET LOCAL client_min_messages = warning")
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('clambake.init'))")
         cur.execute("SELECT to_regclass('clambake.instances') IS NOT NULL")
@@ -1469,8 +1518,8 @@ def cmd_init(args):
 
 def cmd_cleanup(args):
     stale = parse_duration(args.stale_after, "--stale-after")
-    log_keep = parse_duration(args.log_days, "--log-days") if not str(args.log_days).isdigit() \
-        else float(args.log_days) * 86400
+    log_keep = parse_duration(args.log_days + "d" if str(args.log_days).strip().isdigit() else args.log_days,
+                              "--log-days")
     batch = args.batch
     if batch < 1 or batch > 100000:
         raise ClambakeError("--batch must be between 1 and 100000", USAGE)
@@ -1651,15 +1700,18 @@ def export_instance(instance_id):
     if not path:
         return
     line = f"export {ENV_INSTANCE}={instance_id}\n"
+    text = ""
     try:
         try:
             with open(path, encoding="utf-8") as f:
-                if line in f.read():
-                    return
-        except OSError:
+                text = f.read()
+            if line.strip() in (ln.strip() for ln in text.splitlines()):
+                return
+        except (OSError, ValueError):
             pass
         with open(path, "a", encoding="utf-8") as f:
-            f.write(line)
+            # another hook may have left its last line unterminated: never glue ours onto it
+            f.write(("\n" if text and not text.endswith("\n") else "") + line)
     except OSError:
         pass
 
@@ -1673,9 +1725,10 @@ class Briefing:
         self.size = 0
         self.dropped = 0
 
-    def add(self, line, required=False):
+    def add(self, line, required=False, limit=None):
+        """Add a line; optional ones only while the total stays within the cap (and `limit`)."""
         n = len(line) + 1
-        if self.size + n > self.cap and not required:
+        if self.size + n > min(self.cap, limit or self.cap) and not required:
             self.dropped += 1
             return False
         self.lines.append(line)
@@ -1702,7 +1755,8 @@ def hook_session_start(data, session, args):
 
 def build_briefing(me, cap, source="startup"):
     live = live_window()
-    b = Briefing(max(cap - 120, 400))      # keep room for the footer
+    more = f"More: {script_cmd()} status | inbox | recall --search WORDS | recall --id N"
+    b = Briefing(max(cap - len(more) - 40, 400))      # keep room for the footer (and its dropped-lines note)
     iid, project = me["instance_id"], me["project"]
     b.add(f"clambake: you are instance {iid} (project {project}, dir {me['working_dir']}); "
           f"session {source}. Commands: {script_cmd()} <command>.", required=True)
@@ -1720,11 +1774,20 @@ def build_briefing(me, cap, source="startup"):
         for m in open_blockers:
             b.add(f"- #{m['id']} {m['from_instance']} -> {m['to_target']}, {ago(m['age'])}: "
                   f"{one_line(m['subject'], 80)}", required=True)
+    # What is left after the required lines is shared out, so that a busy inbox cannot crowd out the
+    # other sections: messages up to 40%, instances up to 55%, project memory up to 85% (unused room
+    # passes on to the next section).
+    base, room0 = b.size, max(b.room(), 0)
+
+    def upto(share):
+        return base + int(room0 * share)
+    above = {c["message_id"] for c in claims if c["message_id"]} | {m["id"] for m in open_blockers}
     msgs, _ = fetch_inbox(me, 200, peek=True)
-    shown = []
+    shown = [m["id"] for m in msgs if m["id"] in above]      # blockers listed above: shown, not repeated
+    msgs = [m for m in msgs if m["id"] not in above]
     if msgs:
-        b.add(f"Unread messages for you ({len(msgs)}{'+' if len(msgs) >= 200 else ''}), most urgent first:",
-              required=True)
+        b.add(f"Unread messages for you ({len(msgs)}{'+' if len(msgs) >= 200 else ''}), most urgent first"
+              + (" (blockers above not repeated)" if shown else "") + ":", required=True)
         for m in msgs:
             urgent = m["message_type"] == "blocker"
             line = (f"- #{m['id']} {m['message_type']} from {m['from_instance'] or '?'} {ago(m['age'])}"
@@ -1733,10 +1796,11 @@ def build_briefing(me, cap, source="startup"):
                     + f": {one_line(m['subject'], 90)}")
             if m["body"] and b.room() > 1500:
                 line += f" -- {one_line(m['body'], 140)}"
-            if b.add(line, required=urgent):
+            if b.add(line, required=urgent, limit=upto(0.4)):
                 shown.append(m["id"])
-        if len(shown) < len(msgs):
-            b.add(f"  ({len(msgs) - len(shown)} more unread: {script_cmd()} inbox)", required=True)
+        hidden = sum(1 for m in msgs if m["id"] not in shown)
+        if hidden:
+            b.add(f"  ({hidden} more unread: {script_cmd()} inbox)", required=True)
     if shown:
         q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
           "ON CONFLICT DO NOTHING", (shown, iid))
@@ -1746,10 +1810,10 @@ def build_briefing(me, cap, source="startup"):
                "make_interval(secs => %s) ORDER BY (project = %s) DESC, last_heartbeat DESC LIMIT 12",
                (iid, live, project))
     if others:
-        b.add(f"Other live instances ({others[0]['total']}):")
+        b.add(f"Other live instances ({others[0]['total']}):", limit=upto(0.55))
         for o in others:
             b.add(f"- {o['instance_id']} ({o['project']}) {o['status']}, {ago(o['hb_age'])}"
-                  + (f": {one_line(o['current_task'], 60)}" if o["current_task"] else ""))
+                  + (f": {one_line(o['current_task'], 60)}" if o["current_task"] else ""), limit=upto(0.55))
     else:
         b.add("No other live instances.")
     mems = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' AND mem.project = %s "
@@ -1757,9 +1821,10 @@ def build_briefing(me, cap, source="startup"):
              "WHEN 'decision' THEN 2 WHEN 'architecture' THEN 3 ELSE 4 END, mem.updated_at DESC LIMIT 15",
              (project,))
     if mems:
-        b.add(f"Project memory ({project}), key entries:")
+        b.add(f"Project memory ({project}), key entries:", limit=upto(0.85))
         for r in mems:
-            b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 100)}")
+            b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 100)}",
+                  limit=upto(0.85))
     glob = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' AND mem.status = 'active' "
              "AND mem.memory_type IN ('convention', 'infrastructure', 'lesson') ORDER BY "
              "CASE mem.memory_type WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 2 END, "
@@ -1768,8 +1833,7 @@ def build_briefing(me, cap, source="startup"):
         b.add("Global notes:")
         for r in glob:
             b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 80)}")
-    tail = (f"More: {script_cmd()} status | inbox | recall --search WORDS | recall --id N"
-            + (f" ({b.dropped} lines left out for size)" if b.dropped else ""))
+    tail = more + (f" ({b.dropped} lines left out for size)" if b.dropped else "")
     return b.text() + "\n" + tail
 
 
@@ -1976,6 +2040,10 @@ def cmd_install_hooks(args):
         emit(f"would write {path}:")
         emit(json.dumps(data, indent=2))
         return OK
+    if raw is not None and raw.strip() and json.loads(raw) == data:
+        # already installed as is: rewriting would replace the backup of the pre-clambake settings
+        emit(f"clambake hooks already installed in {path}; nothing changed")
+        return OK
     write_settings(path, raw, data)
     emit(f"installed clambake hooks ({', '.join(e for e, _, _ in HOOK_EVENTS.values())}) in {path}"
          + (f"; backup: {path}.clambake.bak" if raw is not None else ""))
@@ -2046,7 +2114,8 @@ def build_parser():
     class Parser(argparse.ArgumentParser):
         error = _error
 
-    epilog = "commands:\n" + "\n".join(f"  {n:<14}{p}\n  {'':<14}e.g. python clambake.py {e}"
+    width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
+    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. python clambake.py {e}"
                                        for n, p, e in COMMANDS)
     epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "

@@ -1,10 +1,10 @@
 """`init`: idempotent, concurrent-safe, touches no other schema, works without
 pg_trgm, and upgrades the ORIGINAL clambake schema in place without losing rows."""
 
-import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import psycopg2
@@ -117,7 +117,7 @@ def test_init_touches_no_other_schema(empty_db, cb, sql):
     assert rels == before[0]
     assert procs == before[1]
     assert types == before[2]
-    assert set(schemas) - set(before[3]) == {"clambake"}
+    assert set(schemas) - set(before[3]) == {("clambake",)}
     assert triggers == before[4]
     assert sql("SELECT * FROM public.instances ORDER BY id") == before_rows
     assert sql("SELECT count(*) FROM public.messages") == [(0,)]
@@ -209,7 +209,7 @@ ORIGINAL_SCHEMA = """
 CREATE SCHEMA clambake;
 CREATE TABLE clambake.instances (
     id serial PRIMARY KEY,
-    instance_id text UNIQUE NOT NULL,
+    instance_id text UNIQUE,
     project text,
     working_dir text,
     current_task text,
@@ -461,3 +461,63 @@ def test_upgrade_with_old_rows_holding_nulls(empty_db, cb, sql):
     assert sql("SELECT count(*) FROM clambake.global_memory") == [(1,)]
     assert sql("SELECT count(*) FROM clambake.session_log") == [(1,)]
     assert cb("status").code == 0
+
+
+def test_init_waits_for_an_init_in_progress(empty_db, cb, sql):
+    """A second init queues behind one that holds the init lock, even past the
+    normal per-command lock timeout (an upgrade of a big database takes a while)."""
+    assert cb("init").code == 0
+    holder = psycopg2.connect(empty_db.dsn, connect_timeout=10)
+    try:
+        cur = holder.cursor()
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('clambake.init'))")
+        env = dict(os.environ, CLAMBAKE_DSN=empty_db.dsn, CLAMBAKE_STATEMENT_TIMEOUT="1s")
+        proc = spawn(["init"], env)
+        time.sleep(2.5)
+        assert proc.poll() is None          # still waiting, not failed
+        holder.commit()                     # the first init finishes
+        code, out, err = finish(proc)
+    finally:
+        holder.close()
+    assert code == 0, (code, out, err)
+    assert "ready" in out
+
+
+def test_original_schema_before_init_asks_for_init(empty_db, cb, sql, tmp_path):
+    """Commands against the un-upgraded original schema exit 4 and point at init."""
+    sql(ORIGINAL_SCHEMA)
+    sql(ORIGINAL_ROWS)
+    for args in (["register", "--project", "legacy"], ["status"], ["whoami", "--as", "old-a"]):
+        res = cb(*args, cwd=tmp_path)
+        assert res.code == 4, (args, res)
+        assert res.err.startswith("clambake: error:") and "init" in res.err
+        assert "Traceback" not in res.err
+    # nothing was written by the failed commands
+    assert sql("SELECT count(*) FROM clambake.instances") == [(2,)]
+
+
+@pytest.mark.slow
+def test_concurrent_inits_upgrade_the_original_schema_once(old_db, sql):
+    db, before, _ = old_db
+    env = dict(os.environ, CLAMBAKE_DSN=db.dsn)
+    procs = [spawn(["init"], env) for _ in range(5)]
+    for p in procs:
+        code, out, err = finish(p)
+        assert code == 0, (code, out, err)
+    assert _rows(sql, "instances") == before["instances"]
+    assert _rows(sql, "messages") == before["messages"]
+    assert _rows(sql, "project_memory") == _norm(before["project_memory"])
+    assert sql("SELECT value FROM clambake.meta") == [("2",)]
+
+
+def test_upgrade_keeps_extra_columns(empty_db, cb, sql):
+    """Some original installs had project_memory.embedding vector(768); pgvector is not
+    assumed here, so a real[] column stands in: init must leave it and its data alone."""
+    sql(ORIGINAL_SCHEMA)
+    sql(ORIGINAL_ROWS)
+    sql("ALTER TABLE clambake.project_memory ADD COLUMN embedding real[]")
+    sql("UPDATE clambake.project_memory SET embedding = ARRAY[0.5, 0.25]::real[] WHERE id = 1")
+    assert cb("init").code == 0
+    assert sql("SELECT embedding FROM clambake.project_memory WHERE id = 1") == [([0.5, 0.25],)]
+    res = cb("remember", "--project", "legacy", "--type", "fix", "--title", "after", "--content", "c")
+    assert res.code == 0, res

@@ -1,0 +1,916 @@
+#!/usr/bin/env python3
+"""Clambake benchmark: whole-process latency against a floor, scale, concurrency, output size.
+
+    python bench/bench.py                 # full run, about 5-8 minutes on 2 cores
+    python bench/bench.py --quick         # fewer runs, 1/10 scale data, shorter concurrency run
+    python bench/bench.py --out FILE      # JSON results (default bench/results.json)
+    python bench/bench.py --dsn DSN       # use this server (creates and drops its own databases)
+
+It starts a throwaway PostgreSQL cluster from the machine's binaries (the same way as
+tests/conftest.py, as the postgres OS user when root), unless --dsn is given.  Not part of
+the pytest run.
+
+What it measures (all whole processes started the way an agent starts them):
+
+  floor      `python -c` that imports psycopg2, connects with exactly the settings
+             clambake.connect() uses (DSN, connect_timeout, application_name, options)
+             and runs SELECT 1.  Every command is reported as a ratio to it.
+  psql       `psql -c 'select 1'` with the same connection settings (reference only).
+  commands   status, inbox, heartbeat, send, recall --search, check, hook prompt;
+             median and p95 wall time over --runs runs, interleaved round-robin.
+  scale      the same commands on 100,000 memories, 1,000,000 messages (95% expired,
+             the rest mostly read, with receipts), 1,000 instances of which 50 are live;
+             plus recall --search query time measured inside the process (the SQL that
+             cmd_recall runs, via clambake.search_memories) over 30 varied queries, and
+             the time of `cleanup` on that data.
+  concurrency  N instances at once (default 50), each: register, then R rounds
+             (default 20) of send / inbox / heartbeat, a final drain after every send has
+             finished, then deregister.  Throughput, p99 latency and an exact check that
+             every message reached every recipient exactly once.
+  output     bytes of the session-start briefing and of default status, inbox and recall
+             output on the small and the scale data set (about 4 bytes per token).
+"""
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SCRIPT = os.path.join(REPO, "clambake.py")
+PY = sys.executable          # the real interpreter (not a pyenv/asdf shim script)
+sys.path.insert(0, REPO)
+
+import psycopg2              # noqa: E402
+import psycopg2.extensions   # noqa: E402
+
+TARGET_SMALL = 1.25          # median ratio to the floor on the small database
+TARGET_SCALE = 1.5           # ... on the scale data set
+TARGET_RECALL_P95_MS = 20.0  # recall --search query time p95 at 100k memories
+
+# --------------------------------------------------------------------------
+# server
+# --------------------------------------------------------------------------
+
+
+class Server:
+    """Admin access to a server: a throwaway cluster, or the one named by --dsn."""
+
+    def __init__(self, dsn=None):
+        self.cluster = None
+        if dsn:
+            self.params = psycopg2.extensions.parse_dsn(dsn)
+        else:
+            sys.path.insert(0, os.path.join(REPO, "tests"))
+            try:
+                from conftest import LocalCluster, find_pg_bindir
+            except ImportError as e:
+                sys.exit(f"bench: cannot import tests/conftest.py ({e}); pip install -r requirements-dev.txt")
+            bindir = find_pg_bindir()
+            if not bindir:
+                sys.exit("bench: no PostgreSQL server binaries found; install postgresql or pass --dsn")
+            self.cluster = LocalCluster(bindir)
+            try:
+                self.cluster.start()
+            except BaseException:
+                self.cluster.stop()
+                raise
+            self.params = psycopg2.extensions.parse_dsn(self.cluster.dsn_for("postgres"))
+        self.admin_db = self.params.get("dbname") or "postgres"
+        self.created = []
+
+    def dsn_for(self, dbname):
+        return psycopg2.extensions.make_dsn(**dict(self.params, dbname=dbname))
+
+    def admin(self, sql):
+        conn = psycopg2.connect(self.dsn_for(self.admin_db), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(sql)
+        finally:
+            conn.close()
+
+    def create_db(self, name, template="template0"):
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self.created.append(name)
+        return self.dsn_for(name)
+
+    def stop(self):
+        for name in self.created:
+            try:
+                self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception:
+                pass
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+def sql_conn(dsn):
+    conn = psycopg2.connect(dsn, connect_timeout=10)
+    conn.autocommit = True
+    return conn
+
+
+def run_sql(dsn, sql, params=None):
+    conn = sql_conn(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+# --------------------------------------------------------------------------
+# running things
+# --------------------------------------------------------------------------
+
+def base_env(dsn):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CLAMBAKE_") and k not in ("CLAUDE_CODE_SESSION_ID", "CLAUDE_ENV_FILE",
+                                                           "CLAUDE_PROJECT_DIR")}
+    env["CLAMBAKE_DSN"] = dsn
+    return env
+
+
+def run(argv, env, stdin=None, cwd=None, timeout=120):
+    """Run one process; -> (seconds, exit code, stdout text, stderr text)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, env=env, cwd=cwd, input=stdin.encode() if stdin is not None else None,
+                          stdin=subprocess.DEVNULL if stdin is None else None, capture_output=True,
+                          timeout=timeout)
+    dt = time.perf_counter() - t0
+    return dt, proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+
+
+def cb(args, env, stdin=None, cwd=None, ok=(0,)):
+    dt, rc, out, err = run([PY, SCRIPT] + list(args), env, stdin, cwd)
+    if rc not in ok:
+        raise RuntimeError(f"clambake {' '.join(args)} exited {rc}\nstdout: {out}\nstderr: {err}")
+    return dt, rc, out, err
+
+
+def connect_settings(dsn):
+    """The exact psycopg2.connect() arguments clambake.connect() uses for this DSN."""
+    import clambake
+    captured = {}
+
+    def fake_connect(*a, **kw):
+        captured["args"], captured["kw"] = a, kw
+        raise RuntimeError("captured")
+
+    saved_env = os.environ.get("CLAMBAKE_DSN")
+    real = psycopg2.connect
+    os.environ["CLAMBAKE_DSN"] = dsn
+    psycopg2.connect = fake_connect
+    try:
+        clambake._conn = None
+        clambake.connect()
+    except RuntimeError:
+        pass
+    finally:
+        psycopg2.connect = real
+        clambake._conn = None
+        if saved_env is None:
+            os.environ.pop("CLAMBAKE_DSN", None)
+        else:
+            os.environ["CLAMBAKE_DSN"] = saved_env
+    if "kw" not in captured:
+        raise RuntimeError("could not capture clambake's connection settings")
+    return (captured["args"][0] if captured["args"] else ""), captured["kw"]
+
+
+def floor_argv(dsn):
+    cdsn, kw = connect_settings(dsn)
+    src = ("import psycopg2\n"
+           f"c = psycopg2.connect({cdsn!r}, **{kw!r})\n"
+           "c.autocommit = True\n"
+           "cur = c.cursor()\n"
+           "cur.execute('SELECT 1')\n"
+           "cur.fetchone()\n"
+           "c.close()\n")
+    return [PY, "-c", src]
+
+
+def psql_argv(dsn):
+    psql = shutil.which("psql")
+    if not psql:
+        return None
+    cdsn, kw = connect_settings(dsn)
+    conninfo = psycopg2.extensions.make_dsn(cdsn, **{k: str(v) for k, v in kw.items()})
+    return [psql, "-X", "-q", "-A", "-t", "-d", conninfo, "-c", "select 1"]
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    if not v:
+        return None
+    k = max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def summary(times_s):
+    ms = [t * 1000 for t in times_s]
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(pct(ms, 95), 2),
+            "min_ms": round(min(ms), 2)}
+
+
+# --------------------------------------------------------------------------
+# the command set
+# --------------------------------------------------------------------------
+
+def prompt_json(session, cwd):
+    return json.dumps({"session_id": session, "transcript_path": os.path.join(cwd, "transcript.jsonl"),
+                       "cwd": cwd, "permission_mode": "default", "hook_event_name": "UserPromptSubmit",
+                       "prompt": "please fix the failing login test"})
+
+
+def command_set(ctx):
+    """(name, argv, env, stdin, accepted exit codes) for each measured command."""
+    a, b = ctx["env_a"], ctx["env_b"]
+    return [
+        ("status", ["status"], a, None, (0,)),
+        ("inbox", ["inbox"], a, None, (0,)),
+        ("heartbeat", ["heartbeat", "--task", "benchmarking clambake"], a, None, (0,)),
+        ("send", ["send", "--to", ctx["project"], "--subject", "bench: build finished",
+                  "--body", "the image build on main finished; tests are green"], b, None, (0,)),
+        ("recall --search", ["recall", "--search", "docker restart"], a, None, (0,)),
+        ("check", ["check", "docker"], a, None, (0, 1)),
+        ("hook prompt", ["hook", "prompt"], a, prompt_json(ctx["session_a"], ctx["cwd"]), (0,)),
+    ]
+
+
+def measure_latency(ctx, runs, warmup=3, label=""):
+    """Round-robin: every round runs the floor, psql and each command once."""
+    cmds = command_set(ctx)
+    floor = floor_argv(ctx["dsn"])
+    psql = psql_argv(ctx["dsn"])
+    samples = {"floor": [], "psql": []}
+    for name, *_ in cmds:
+        samples[name] = []
+    for i in range(warmup + runs):
+        record = i >= warmup
+        dt, rc, out, err = run(floor, ctx["env_a"])
+        if rc != 0:
+            raise RuntimeError(f"floor failed: {err}")
+        if record:
+            samples["floor"].append(dt)
+        if psql:
+            dt, rc, out, err = run(psql, ctx["env_a"])
+            if rc != 0:
+                raise RuntimeError(f"psql failed: {err}")
+            if record:
+                samples["psql"].append(dt)
+        for name, argv, env, stdin, ok in cmds:
+            dt, rc, out, err = cb(argv, env, stdin, ctx["cwd"], ok)
+            if record:
+                samples[name].append(dt)
+        if record and label:
+            print(f"\r  {label}: round {i - warmup + 1}/{runs}", end="", file=sys.stderr, flush=True)
+    if label:
+        print(file=sys.stderr)
+    if not samples["psql"]:
+        del samples["psql"]
+    res = {name: summary(s) for name, s in samples.items()}
+    f50 = res["floor"]["p50_ms"]
+    for name, r in res.items():
+        r["ratio_p50"] = round(r["p50_ms"] / f50, 3)
+        r["ratio_p95"] = round(r["p95_ms"] / f50, 3)
+    return res, [c[0] for c in cmds]
+
+
+# --------------------------------------------------------------------------
+# data sets
+# --------------------------------------------------------------------------
+
+# Words for generated memories and messages.  Ranked (Zipf-like picks): a few very common words,
+# the real technical words spread over the ranks, and a long tail of synthetic terms.
+COMMON = ["error", "fix", "test", "build", "config", "update", "service", "run", "file", "check"]
+TECH = """docker restart compose container image volume network port postgres database migration
+schema index query vacuum backup replica redis cache queue worker celery nginx proxy tls certificate
+login session token auth oauth password user account permission role api endpoint route handler
+request response timeout retry backoff deploy release rollback ci pipeline lint format typecheck
+pytest fixture mock coverage flaky frontend vite react component state hook render css layout
+bundle webpack node npm yarn python pip venv poetry dependency upgrade version pin lock git branch
+merge rebase conflict commit tag hotfix logging metrics tracing alert dashboard grafana prometheus
+kubernetes helm pod secret configmap ingress dns host memory cpu disk leak latency throughput
+benchmark profile optimize slow crash panic exception traceback stack thread async await event
+loop socket websocket stream upload download s3 bucket storage encryption key rotate cron
+schedule job batch import export csv json yaml parse validate serializer model field column
+table constraint foreign unique null default trigger function procedure transaction deadlock lock
+isolation snapshot wal checkpoint autovacuum bloat pgvector embedding vector search ranking
+fulltext tsvector trigram windows wsl macos linux path encoding unicode locale timezone clock
+""".split()
+
+
+def vocabulary(tail=4000):
+    words = list(COMMON)
+    tech = list(TECH)
+    n = 0
+    # spread the technical words over ranks 11..~2500, the synthetic tail in between and after
+    while tech or n < tail:
+        if tech and (len(words) % 12 == 0):
+            words.append(tech.pop(0))
+        else:
+            words.append(f"kw{n:04d}")
+            n += 1
+    return words
+
+
+SEARCH_QUERIES = [
+    # common single words, rare words, pairs, phrases, exclusions, typos, and misses
+    "docker restart", "migration", "postgres port", "login timeout", "flaky test", "deploy rollback",
+    "redis cache", "nginx proxy", "websocket", "autovacuum bloat", "error", "build", "certificate rotate",
+    "celery worker queue", "\"image build\"", "kubernetes ingress dns", "pytest fixture", "memory leak",
+    "vite bundle", "deadlock transaction", "docker -compose", "schema or index", "kw0150", "kw2333 kw0042",
+    "timezone locale", "dokcer", "postgress", "migratoin", "zzqx nothing here", "quantum banana",
+]
+
+
+def generate_scale(dsn, factor=1.0, log=print):
+    """Fill an initialised database with the scale data set (set-based SQL)."""
+    n_mem = int(100_000 * factor)
+    n_msg = int(1_000_000 * factor)
+    n_inst, n_live, n_proj = 1000, 50, 20
+    words = vocabulary()
+    conn = sql_conn(dsn)
+    cur = conn.cursor()
+    steps = []
+
+    def step(what, sql, params=None):
+        t0 = time.perf_counter()
+        cur.execute(sql, params)
+        steps.append((what, time.perf_counter() - t0))
+        log(f"  scale data: {what} ({time.perf_counter() - t0:.1f}s)")
+
+    cur.execute("SET synchronous_commit = off")
+    cur.execute("SET maintenance_work_mem = '256MB'")
+    cur.execute("SET work_mem = '64MB'")
+    # A pool of texts (Zipf-like word picks, fixed seed), reused by many rows (messages, memories).
+    rng = random.Random(42)
+    n_words = len(words)
+
+    def text(k):
+        return " ".join(words[min(n_words - 1, int(n_words ** rng.random()) - 1)] for _ in range(k))
+
+    t0 = time.perf_counter()
+    cur.execute("CREATE TEMP TABLE vocab (w text[])")
+    cur.execute("INSERT INTO vocab VALUES (%s)", (words[:300],))
+    cur.execute("CREATE TEMP TABLE pool (k int PRIMARY KEY, short text, long text)")
+    buf = io.StringIO()
+    for k in range(20000):
+        buf.write(f"{k}\t{text(4 + k % 7)}\t{text(15 + k % 60)}\n")
+    buf.seek(0)
+    cur.copy_expert("COPY pool FROM STDIN", buf)
+    cur.execute("ANALYZE pool")
+    steps.append(("text pool", time.perf_counter() - t0))
+    log(f"  scale data: text pool ({time.perf_counter() - t0:.1f}s)")
+    step("instances", """
+        INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, status,
+                                        started_at, last_heartbeat, session_key, host, pid)
+        SELECT 'inst-' || lpad(g::text, 4, '0'), 'proj-' || (g %% %(np)s), '/work/proj-' || (g %% %(np)s),
+               CASE WHEN g %% 3 = 0 THEN NULL ELSE 'task ' || g END, 'claude', 'active',
+               CASE WHEN g < %(live)s THEN now() - interval '2 hours' - g * interval '1 minute'
+                    ELSE now() - interval '3 hours' - g * interval '7 minutes' END,
+               CASE WHEN g < %(live)s THEN now() - g * interval '10 seconds'
+                    ELSE now() - interval '40 minutes' - g * interval '6 minutes' END,
+               'sess-' || g, 'bench-host', 10000 + g
+          FROM generate_series(0, %(ni)s - 1) g""", {"np": n_proj, "live": n_live, "ni": n_inst})
+    step("project memories", """
+        INSERT INTO clambake.project_memory (project, memory_type, title, content, status, tags, related_files,
+                                             created_by, created_at, updated_at)
+        SELECT 'proj-' || (g %% %(np)s),
+               (ARRAY['architecture','feature','issue','fix','decision','pattern','gotcha','update'])[1 + (g / 7) %% 8],
+               left(t.short, 190), p.long || ' ' || p2.short,
+               CASE WHEN g %% 7 = 0 THEN 'resolved' WHEN g %% 11 = 0 THEN 'deprecated' ELSE 'active' END,
+               ARRAY[(SELECT w[11 + (g * 7) %% 200] FROM vocab), (SELECT w[1 + g %% 10] FROM vocab)],
+               ARRAY['src/file' || (g %% 300) || '.py'],
+               'inst-' || lpad((g %% %(ni)s)::text, 4, '0'),
+               now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day' + interval '1 hour'
+          FROM generate_series(1, %(n)s) g
+          JOIN pool t ON t.k = (g * 7919) %% 20000
+          JOIN pool p ON p.k = (g * 104729) %% 20000
+          JOIN pool p2 ON p2.k = (g * 31) %% 20000""",
+         {"np": n_proj, "ni": n_inst, "n": n_mem - n_mem // 10})
+    step("global memories", """
+        INSERT INTO clambake.global_memory (memory_type, title, content, status, tags, created_by,
+                                            created_at, updated_at)
+        SELECT (ARRAY['infrastructure','convention','tool','preference','credential','lesson'])[1 + g %% 6],
+               left(t.short, 190), p.long,
+               CASE WHEN g %% 9 = 0 THEN 'deprecated' ELSE 'active' END,
+               ARRAY[(SELECT w[11 + (g * 3) %% 200] FROM vocab)],
+               'inst-' || lpad((g %% %(ni)s)::text, 4, '0'),
+               now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day'
+          FROM generate_series(1, %(n)s) g
+          JOIN pool t ON t.k = (g * 6151) %% 20000
+          JOIN pool p ON p.k = (g * 3571) %% 20000""", {"ni": n_inst, "n": n_mem // 10})
+    # 95% expired (1-30 days old); 5% within their 24 h.  20% @all, 60% project, 20% direct.
+    step("messages", """
+        INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type,
+                                       subject, body, created_at, expires_at, resolved_at, resource)
+        SELECT 'inst-' || lpad((g %% %(ni)s)::text, 4, '0'), 'proj-' || (g %% %(np)s),
+               CASE WHEN g %% 10 < 2 THEN '@all'
+                    WHEN g %% 10 < 8 THEN 'proj-' || ((g / 10) %% %(np)s)
+                    ELSE 'inst-' || lpad(((g / 10) %% %(ni)s)::text, 4, '0') END,
+               CASE WHEN g %% 10 < 2 THEN 'all' WHEN g %% 10 < 8 THEN 'project' ELSE 'instance' END,
+               (ARRAY['info','info','info','warning','request','done','info','blocker'])[1 + (g / 3) %% 8],
+               left(s.short, 190), CASE WHEN g %% 3 = 0 THEN NULL ELSE s.long END,
+               c.created_at, c.created_at + interval '24 hours',
+               CASE WHEN (g / 3) %% 8 = 7 THEN c.created_at + interval '10 minutes' END, NULL
+          FROM generate_series(1, %(n)s) g
+          JOIN pool s ON s.k = g %% 20000
+          CROSS JOIN LATERAL (SELECT CASE WHEN g %% 20 = 0
+                    THEN now() - ((g * 37) %% 82800) * interval '1 second'
+                    ELSE now() - interval '25 hours' - ((g * 37) %% 2505600) * interval '1 second' END
+                    AS created_at) c""", {"ni": n_inst, "np": n_proj, "n": n_msg})
+    # Receipts: every unexpired message was read by its live recipients (so inbox has to look past
+    # them); expired direct messages were read by their recipient.
+    step("receipts (live messages)", """
+        INSERT INTO clambake.message_receipts (message_id, instance_id, read_at)
+        SELECT m.id, i.instance_id, m.created_at + interval '1 minute'
+          FROM clambake.messages m
+          JOIN clambake.instances i ON i.last_heartbeat > now() - interval '30 minutes'
+               AND i.instance_id <> m.from_instance
+               AND ((m.target_kind = 'all' AND m.created_at >= i.started_at - interval '10 minutes')
+                    OR (m.target_kind = 'project' AND m.to_target = i.project)
+                    OR (m.target_kind = 'instance' AND m.to_target = i.instance_id))
+         WHERE m.expires_at > now()""")
+    step("receipts (expired direct messages)", """
+        INSERT INTO clambake.message_receipts (message_id, instance_id, read_at)
+        SELECT m.id, m.to_target, m.created_at + interval '1 minute'
+          FROM clambake.messages m
+         WHERE m.target_kind = 'instance' AND m.expires_at <= now()
+        ON CONFLICT DO NOTHING""")
+    step("session log", """
+        INSERT INTO clambake.session_log (instance_id, project, action, summary, files_modified, created_at)
+        SELECT 'inst-' || lpad((g %% %(ni)s)::text, 4, '0'), 'proj-' || (g %% %(np)s),
+               (ARRAY['edit','build','test','fix','note','send','register','deregister'])[1 + g %% 8],
+               left(s.long, 300), ARRAY['src/a.py'], now() - ((g * 13) %% (120 * 86400)) * interval '1 second'
+          FROM generate_series(1, %(n)s) g JOIN pool s ON s.k = (g * 17) %% 20000""",
+         {"ni": n_inst, "np": n_proj, "n": max(1000, int(100_000 * factor))})
+    step("claims", """
+        INSERT INTO clambake.claims (resource, instance_id, reason, claimed_at, expires_at)
+        SELECT 'res-' || g, 'inst-' || lpad((2 + g)::text, 4, '0'), 'bench claim ' || g,
+               now() - interval '5 minutes', now() + interval '1 hour'
+          FROM generate_series(1, 5) g""")
+    step("vacuum analyze", "VACUUM ANALYZE")
+    cur.execute("SELECT (SELECT count(*) FROM clambake.project_memory) + (SELECT count(*) FROM clambake.global_memory),"
+                " (SELECT count(*) FROM clambake.messages), (SELECT count(*) FROM clambake.messages "
+                "  WHERE expires_at <= now()), (SELECT count(*) FROM clambake.message_receipts),"
+                " (SELECT count(*) FROM clambake.instances), (SELECT count(*) FROM clambake.instances "
+                "  WHERE last_heartbeat > now() - interval '30 minutes'), (SELECT count(*) FROM clambake.session_log),"
+                " pg_database_size(current_database())")
+    r = cur.fetchone()
+    conn.close()
+    return {"memories": r[0], "messages": r[1], "messages_expired": r[2], "receipts": r[3], "instances": r[4],
+            "instances_live": r[5], "log_rows": r[6], "db_bytes": r[7],
+            "generate_s": round(sum(s for _, s in steps), 1)}
+
+
+def setup_identities(ctx, scale):
+    """Instance A (the one measured) and B (sender, claim holder), both found by session key."""
+    sa, sb = ctx["session_a"], ctx["session_b"]
+    ctx["env_a"] = dict(ctx["env"], CLAUDE_CODE_SESSION_ID=sa)
+    ctx["env_b"] = dict(ctx["env"], CLAUDE_CODE_SESSION_ID=sb)
+    if scale:
+        # take over two generated live instances of one project, so A has realistic history
+        run_sql(ctx["dsn"], "UPDATE clambake.instances SET session_key = %s WHERE instance_id = 'inst-0000'", (sa,))
+        run_sql(ctx["dsn"], "UPDATE clambake.instances SET session_key = %s WHERE instance_id = 'inst-0020'", (sb,))
+        ctx["project"] = "proj-0"
+    else:
+        ctx["project"] = "benchproj"
+        cb(["register", "--project", "benchproj", "--dir", ctx["cwd"], "--task", "measuring"], ctx["env_a"],
+           cwd=ctx["cwd"])
+        cb(["register", "--project", "benchproj", "--dir", ctx["cwd"], "--task", "building"], ctx["env_b"],
+           cwd=ctx["cwd"])
+        # a small, lived-in database: a few more instances, memories, messages
+        for i in range(3):
+            cb(["register", "--project", f"other{i}", "--dir", ctx["cwd"]],
+               dict(ctx["env"], CLAUDE_CODE_SESSION_ID=f"bench-other-{i}"), cwd=ctx["cwd"])
+        words = TECH
+        for i in range(20):
+            title = f"{words[i * 3]} {words[i * 3 + 1]} note {i}"
+            cb(["remember", "--project", "benchproj", "--type", "gotcha" if i % 3 else "decision",
+                "--title", title, "--content", " ".join(words[i:i + 25]), "--tags", words[i]], ctx["env_a"],
+               cwd=ctx["cwd"])
+        cb(["remember", "--project", "benchproj", "--type", "gotcha", "--title",
+            "Docker restart kills in-flight image builds", "--content",
+            "Restarting docker aborts builds of other sessions; send a blocker first."], ctx["env_a"], cwd=ctx["cwd"])
+        for i in range(10):
+            cb(["send", "--to", "@all" if i % 2 else "benchproj", "--subject", f"earlier note {i}"],
+               dict(ctx["env"], CLAUDE_CODE_SESSION_ID="bench-other-0"), cwd=ctx["cwd"])
+    # B holds the docker claim (check docker answers "held", exit 1)
+    cb(["send", "--type", "blocker", "--resource", "docker", "--to", ctx["project"], "--subject",
+        "restarting docker", "--ttl", "2h"], ctx["env_b"], cwd=ctx["cwd"])
+    if scale:
+        # 30 unread messages waiting for A (the inbox limit is 20)
+        run_sql(ctx["dsn"], """
+            INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type,
+                                           subject, body, expires_at)
+            SELECT 'inst-0001', 'proj-1', 'inst-0000', 'instance',
+                   (ARRAY['info','warning','request'])[1 + g % 3], 'waiting message ' || g,
+                   'body of waiting message ' || g || ' with some words about docker and builds',
+                   now() + interval '20 hours'
+              FROM generate_series(1, 30) g""")
+        run_sql(ctx["dsn"], "ANALYZE")
+
+
+# --------------------------------------------------------------------------
+# recall query time (inside the process)
+# --------------------------------------------------------------------------
+
+def recall_query_times(dsn, project, repeat=3):
+    import clambake
+    os.environ["CLAMBAKE_DSN"] = dsn
+    clambake._conn = None
+    clambake.connect()
+    args = argparse.Namespace(global_=False, project=None, all_projects=False, type=None, status=None, tag=None)
+    me = {"instance_id": "inst-0000", "project": project}
+    where, p = clambake.memory_filters(args, me)
+    per_query = []
+    samples = []
+    for query in SEARCH_QUERIES:
+        clambake.search_memories(where, p, query, 10)          # warm (plan caches, buffers)
+        ts = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            rows, total, method = clambake.search_memories(where, p, query, 10)
+            ts.append(time.perf_counter() - t0)
+        samples += ts
+        per_query.append({"query": query, "ms": round(statistics.median(ts) * 1000, 2), "method": method,
+                          "total": total})
+    clambake.close_conn()
+    os.environ.pop("CLAMBAKE_DSN", None)
+    ms = [t * 1000 for t in samples]
+    return {"queries": len(SEARCH_QUERIES), "samples": len(ms), "p50_ms": round(statistics.median(ms), 2),
+            "p95_ms": round(pct(ms, 95), 2), "max_ms": round(max(ms), 2), "per_query": per_query}
+
+
+# --------------------------------------------------------------------------
+# output size
+# --------------------------------------------------------------------------
+
+OUTPUT_LIMITS = {
+    # command: (max lines, max bytes) implied by the command's own limits
+    "hook session-start": (None, 6000 + 400),   # briefing cap (CLAMBAKE_BRIEFING_MAX) + JSON wrapper
+    "status": (2 + 16 + 2 * 52 + 6, None),      # header, 15 instances +more, claims/blockers, 5 recent
+    "inbox": (20 * 2 + 1, 20 * (400 + 170) + 80),
+    "recall": (10 * 2 + 1, 10 * 330 + 100),
+}
+
+
+def output_sizes(ctx, fresh_session):
+    env_new = dict(ctx["env"], CLAUDE_CODE_SESSION_ID=fresh_session)
+    start = json.dumps({"session_id": fresh_session, "cwd": ctx["cwd"], "hook_event_name": "SessionStart",
+                        "source": "startup", "transcript_path": os.path.join(ctx["cwd"], "t.jsonl")})
+    # the new session starts in a directory named after A's project, so it joins that project
+    proj_dir = os.path.join(ctx["cwd"], ctx["project"])
+    os.makedirs(proj_dir, exist_ok=True)
+    start = json.loads(start)
+    start["cwd"] = proj_dir
+    start = json.dumps(start)
+    out = {}
+    _, _, text, _ = cb(["hook", "session-start"], env_new, start, ctx["cwd"])
+    ctx_text = ""
+    try:
+        ctx_text = json.loads(text)["hookSpecificOutput"].get("additionalContext", "")
+    except (ValueError, KeyError):
+        pass
+    out["hook session-start"] = {"bytes": len(text.encode()), "context_bytes": len(ctx_text.encode()),
+                                 "lines": len(ctx_text.splitlines())}
+    for name, argv, env in (("status", ["status"], ctx["env_a"]),
+                            ("inbox", ["inbox", "--peek"], ctx["env_a"]),
+                            ("recall", ["recall"], ctx["env_a"])):
+        _, _, text, _ = cb(argv, env, None, ctx["cwd"])
+        out[name] = {"bytes": len(text.encode()), "lines": len(text.splitlines())}
+    for name, r in out.items():
+        r["tokens_est"] = round(r["bytes"] / 4)
+        max_lines, max_bytes = OUTPUT_LIMITS[name]
+        r["within_limit"] = ((max_lines is None or r["lines"] <= max_lines)
+                             and (max_bytes is None or r["bytes"] <= max_bytes))
+    return out
+
+
+# --------------------------------------------------------------------------
+# concurrency
+# --------------------------------------------------------------------------
+
+def concurrency(server, n_inst, rounds, log=print):
+    dsn = server.create_db("clambake_bench_conc", "clambake_bench_tmpl")
+    env = base_env(dsn)
+    cwd = tempfile.mkdtemp(prefix="clambake-bench-conc-")
+    project = "conc"
+    lat = {}                      # command -> [seconds]
+    lat_lock = threading.Lock()
+    sent = {}                     # message id -> (sender index, kind, target index or None)
+    received = [[] for _ in range(n_inst)]
+    ids = [None] * n_inst
+    errors = []
+    barrier = threading.Barrier(n_inst)
+
+    def call(i, args, ok=(0,)):
+        e = dict(env, CLAUDE_CODE_SESSION_ID=f"conc-{i}")
+        dt, rc, out, err = run([PY, SCRIPT] + args, e, None, cwd, timeout=300)
+        with lat_lock:
+            lat.setdefault(args[0], []).append(dt)
+        if rc not in ok:
+            raise RuntimeError(f"instance {i}: {' '.join(args)} exited {rc}: {err.strip()}")
+        return out
+
+    def read_inbox(i, limit=None):
+        args = ["inbox", "--json"] + (["--limit", str(limit)] if limit else [])
+        data = json.loads(call(i, args))
+        received[i].extend(m["id"] for m in data["messages"])
+        return len(data["messages"]), data["remaining_unread"]
+
+    def worker(i):
+        try:
+            out = json.loads(call(i, ["register", "--project", project, "--dir", cwd, "--json"]))
+            ids[i] = out["instance_id"]
+            barrier.wait(timeout=600)              # everyone is registered before anyone sends
+            for r in range(rounds):
+                kind = ("all", "project", "instance")[r % 3]
+                to = {"all": "@all", "project": project, "instance": None}[kind]
+                target = (i + 1) % n_inst if kind == "instance" else None
+                if kind == "instance":
+                    to = ids[target]
+                out = json.loads(call(i, ["send", "--to", to, "--subject", f"round {r} from {i}", "--json"]))
+                with lat_lock:
+                    sent[out["id"]] = (i, kind, target)
+                read_inbox(i)
+                call(i, ["heartbeat", "--task", f"round {r}", "--quiet"])
+            barrier.wait(timeout=600)              # every send has finished: drain
+            while True:
+                shown, remaining = read_inbox(i, limit=500)
+                if shown == 0 and remaining == 0:
+                    break
+            barrier.wait(timeout=600)              # nobody leaves while others still read
+            call(i, ["deregister"])
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(f"{type(e).__name__}: {e}")
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(n_inst)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    shutil.rmtree(cwd, ignore_errors=True)
+    if errors:
+        return {"error": errors[:5]}
+    lost = dup = unexpected = 0
+    deliveries = 0
+    for i in range(n_inst):
+        got = {}
+        for mid in received[i]:
+            got[mid] = got.get(mid, 0) + 1
+        for mid, (s, kind, target) in sent.items():
+            expected = (s != i) if kind in ("all", "project") else (target == i)
+            n = got.pop(mid, 0)
+            if expected:
+                deliveries += 1
+                if n == 0:
+                    lost += 1
+                elif n > 1:
+                    dup += n - 1
+            elif n:
+                unexpected += n
+        unexpected += sum(got.values())            # ids that were never sent by the run
+    all_lat = [t for v in lat.values() for t in v]
+    n_cmds = len(all_lat)
+    return {"instances": n_inst, "rounds": rounds, "commands": n_cmds, "wall_s": round(wall, 1),
+            "throughput_cmd_s": round(n_cmds / wall, 1),
+            "p50_ms": round(statistics.median(all_lat) * 1000, 1), "p99_ms": round(pct(all_lat, 99) * 1000, 1),
+            "per_command": {k: {"n": len(v), "p50_ms": round(statistics.median(v) * 1000, 1),
+                                "p99_ms": round(pct(v, 99) * 1000, 1)} for k, v in sorted(lat.items())},
+            "messages_sent": len(sent), "deliveries_expected": deliveries,
+            "lost": lost, "duplicated": dup, "unexpected": unexpected}
+
+
+# --------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------
+
+def compile_cost():
+    with open(SCRIPT, encoding="utf-8") as f:
+        src = f.read()
+    best = 1e9
+    for _ in range(10):
+        t0 = time.perf_counter()
+        compile(src, SCRIPT, "exec")
+        best = min(best, time.perf_counter() - t0)
+    return {"bytes": len(src.encode()), "compile_ms": round(best * 1000, 2)}
+
+
+def print_report(res):
+    w = sys.stdout.write
+    small, scale = res.get("small"), res.get("scale")
+    w("\nclambake benchmark  (%s, %s cores, Python %s, PostgreSQL %s)\n" % (
+        res["machine"]["platform"], res["machine"]["cores"], res["machine"]["python"], res["machine"]["postgres"]))
+    w("clambake.py: %d bytes, compiled on every run in %.1f ms (no .pyc for a script)\n\n"
+      % (res["compile"]["bytes"], res["compile"]["compile_ms"]))
+    head = "%-18s %29s" % ("whole process", "small database (runs=%d)" % small["runs"])
+    if scale:
+        head += " | %29s" % ("scale data set (runs=%d)" % scale["runs"])
+    w(head + "\n")
+    sub = "%-18s %8s %8s %6s %5s" % ("", "p50 ms", "p95 ms", "x flr", "")
+    if scale:
+        sub += " | %8s %8s %6s %5s" % ("p50 ms", "p95 ms", "x flr", "")
+    w(sub + "\n")
+    for name in ["floor", "psql"] + small["commands"]:
+        if name not in small["latency"]:
+            continue
+        r = small["latency"][name]
+        line = "%-18s %8.1f %8.1f %6.2f %5s" % (name, r["p50_ms"], r["p95_ms"], r["ratio_p50"],
+                                                  "" if name in ("floor", "psql") else
+                                                  ("ok" if r["ratio_p50"] <= TARGET_SMALL else "MISS"))
+        if scale and name in scale["latency"]:
+            s = scale["latency"][name]
+            line += " | %8.1f %8.1f %6.2f %5s" % (s["p50_ms"], s["p95_ms"], s["ratio_p50"],
+                                                 "" if name in ("floor", "psql") else
+                                                 ("ok" if s["ratio_p50"] <= TARGET_SCALE else "MISS"))
+        w(line + "\n")
+    w("(x flr = median / floor median; targets %.2fx small, %.2fx scale)\n" % (TARGET_SMALL, TARGET_SCALE))
+    if scale:
+        d = scale["data"]
+        w("\nscale data: %d memories, %d messages (%d expired), %d receipts, %d instances (%d live), "
+          "%d log rows, %.0f MB; generated in %.0fs\n" % (
+              d["memories"], d["messages"], d["messages_expired"], d["receipts"], d["instances"],
+              d["instances_live"], d["log_rows"], d["db_bytes"] / 1e6, d["generate_s"]))
+        rq = scale["recall_query"]
+        w("recall --search query time (in process, %d queries x %d): p50 %.1f ms, p95 %.1f ms, max %.1f ms  [%s]\n"
+          % (rq["queries"], rq["samples"] // rq["queries"], rq["p50_ms"], rq["p95_ms"], rq["max_ms"],
+             "ok" if rq["p95_ms"] < TARGET_RECALL_P95_MS else "MISS"))
+        slow = sorted(rq["per_query"], key=lambda x: -x["ms"])[:5]
+        w("  slowest: " + "; ".join("%r %.1f ms (%s, %d hits)" % (x["query"], x["ms"], x["method"], x["total"])
+                                    for x in slow) + "\n")
+        c = scale["cleanup"]
+        w("cleanup on the scale data: %.1f s (%s); again right after: %.2f s\n"
+          % (c["first_s"], c["first_output"].strip(), c["second_s"]))
+    if "output" in res:
+        w("\noutput size (bytes, ~tokens = bytes/4)     small        scale   within limit\n")
+        for name in OUTPUT_LIMITS:
+            a = res["output"]["small"][name]
+            b = res["output"].get("scale", {}).get(name)
+            w("  %-38s %6d (%4d)  %s  %s\n" % (
+                name, a["bytes"], a["tokens_est"],
+                "%6d (%4d)" % (b["bytes"], b["tokens_est"]) if b else "%13s" % "-",
+                "ok" if a["within_limit"] and (b is None or b["within_limit"]) else "MISS"))
+    if "concurrency" in res:
+        c = res["concurrency"]
+        if "error" in c:
+            w("\nconcurrency: FAILED: %s\n" % c["error"])
+        else:
+            w("\nconcurrency: %d instances x %d rounds: %d commands in %.1fs = %.1f commands/s; "
+              "latency p50 %.0f ms, p99 %.0f ms\n" % (c["instances"], c["rounds"], c["commands"], c["wall_s"],
+                                                       c["throughput_cmd_s"], c["p50_ms"], c["p99_ms"]))
+            w("  delivery: %d messages, %d deliveries expected: %d lost, %d duplicated, %d unexpected\n"
+              % (c["messages_sent"], c["deliveries_expected"], c["lost"], c["duplicated"], c["unexpected"]))
+    w("\ntargets:\n")
+    for t in res["targets"]:
+        w("  [%s] %s%s\n" % ("met" if t["met"] else "NOT MET", t["target"], (": " + t["detail"]) if t["detail"] else ""))
+
+
+def targets(res):
+    out = []
+
+    def add(name, met, detail=""):
+        out.append({"target": name, "met": bool(met), "detail": detail})
+
+    small = res["small"]
+    worst = max(small["commands"], key=lambda n: small["latency"][n]["ratio_p50"])
+    add(f"every command <= {TARGET_SMALL}x floor at median (small database)",
+        small["latency"][worst]["ratio_p50"] <= TARGET_SMALL,
+        f"worst {worst} {small['latency'][worst]['ratio_p50']:.2f}x")
+    if "scale" in res:
+        sc = res["scale"]
+        worst = max(sc["commands"], key=lambda n: sc["latency"][n]["ratio_p50"])
+        add(f"every command <= {TARGET_SCALE}x floor at median (scale data set)",
+            sc["latency"][worst]["ratio_p50"] <= TARGET_SCALE,
+            f"worst {worst} {sc['latency'][worst]['ratio_p50']:.2f}x")
+        rq = sc["recall_query"]
+        add(f"recall --search query p95 < {TARGET_RECALL_P95_MS:.0f} ms at {sc['data']['memories']} memories",
+            rq["p95_ms"] < TARGET_RECALL_P95_MS, f"p95 {rq['p95_ms']:.1f} ms")
+    if "output" in res:
+        bad = [f"{k} ({s})" for s, o in res["output"].items() for k, v in o.items() if not v["within_limit"]]
+        add("no command's output grows with table size beyond its limit", not bad, ", ".join(bad))
+    if "concurrency" in res:
+        c = res["concurrency"]
+        ok = "error" not in c and c["lost"] == 0 and c["duplicated"] == 0 and c["unexpected"] == 0
+        add("zero lost or duplicated messages under concurrency", ok,
+            c.get("error") and str(c["error"][:1]) or
+            f"{c['lost']} lost, {c['duplicated']} duplicated, {c['unexpected']} unexpected")
+    return out
+
+
+# --------------------------------------------------------------------------
+# main
+# --------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="8 runs, 1/10 scale data, 50 instances x 5 rounds")
+    ap.add_argument("--runs", type=int, help="runs per command (default 30; quick 8)")
+    ap.add_argument("--scale-factor", type=float, help="size of the scale data set (default 1.0; quick 0.1)")
+    ap.add_argument("--instances", type=int, default=50, help="concurrent instances (default 50)")
+    ap.add_argument("--rounds", type=int, help="send/inbox/heartbeat rounds per instance (default 20; quick 5)")
+    ap.add_argument("--skip", action="append", default=[], choices=["small", "scale", "concurrency"],
+                    help="leave out a part (repeatable)")
+    ap.add_argument("--dsn", help="use this server instead of a throwaway cluster (admin DSN)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results.json"), help="JSON results file")
+    opts = ap.parse_args()
+    runs = opts.runs or (8 if opts.quick else 30)
+    factor = opts.scale_factor or (0.1 if opts.quick else 1.0)
+    rounds = opts.rounds or (5 if opts.quick else 20)
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    t_start = time.perf_counter()
+    log("bench: starting a throwaway PostgreSQL server" if not opts.dsn else "bench: using --dsn server")
+    server = Server(opts.dsn)
+    res = {"version": 1, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "quick": opts.quick,
+           "params": {"runs": runs, "scale_factor": factor, "instances": opts.instances, "rounds": rounds}}
+    cwd = tempfile.mkdtemp(prefix="clambake-bench-")
+    try:
+        tmpl = server.create_db("clambake_bench_tmpl")
+        cb(["init", "--quiet"], base_env(tmpl))
+        run_sql(tmpl, "SELECT 1")
+        server.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                     "WHERE datname = 'clambake_bench_tmpl' AND pid <> pg_backend_pid()")
+        pgver = run_sql(tmpl, "SHOW server_version")[0][0]
+        res["machine"] = {"platform": platform.platform(terse=True), "cores": os.cpu_count(),
+                          "python": platform.python_version(), "postgres": pgver, "python_executable": PY}
+        res["compile"] = compile_cost()
+        res["output"] = {}
+
+        if "small" not in opts.skip:
+            log("bench: small database")
+            dsn = server.create_db("clambake_bench_small", "clambake_bench_tmpl")
+            ctx = {"dsn": dsn, "env": base_env(dsn), "cwd": cwd, "session_a": "bench-a-" + uuid.uuid4().hex[:8],
+                   "session_b": "bench-b-" + uuid.uuid4().hex[:8], "scale": False}
+            setup_identities(ctx, scale=False)
+            lat, cmds = measure_latency(ctx, runs, label="small")
+            res["small"] = {"runs": runs, "latency": lat, "commands": cmds}
+            res["output"]["small"] = output_sizes(ctx, "bench-new-" + uuid.uuid4().hex[:8])
+
+        if "scale" not in opts.skip:
+            log(f"bench: scale data set (factor {factor})")
+            dsn = server.create_db("clambake_bench_scale", "clambake_bench_tmpl")
+            data = generate_scale(dsn, factor, log=log)
+            ctx = {"dsn": dsn, "env": base_env(dsn), "cwd": cwd, "session_a": "bench-a-" + uuid.uuid4().hex[:8],
+                   "session_b": "bench-b-" + uuid.uuid4().hex[:8], "scale": True}
+            setup_identities(ctx, scale=True)
+            res["output"]["scale"] = output_sizes(ctx, "bench-new-" + uuid.uuid4().hex[:8])
+            log("bench: recall query time")
+            rq = recall_query_times(dsn, ctx["project"])
+            lat, cmds = measure_latency(ctx, runs, label="scale")
+            res["scale"] = {"runs": runs, "latency": lat, "commands": cmds, "data": data, "recall_query": rq}
+            log("bench: cleanup on the scale data")
+            dt1, _, out1, _ = cb(["cleanup"], ctx["env"], cwd=cwd)
+            dt2, _, out2, _ = cb(["cleanup"], ctx["env"], cwd=cwd)
+            res["scale"]["cleanup"] = {"first_s": round(dt1, 2), "first_output": out1.strip(),
+                                       "second_s": round(dt2, 2), "second_output": out2.strip()}
+            server.admin('DROP DATABASE IF EXISTS "clambake_bench_scale" WITH (FORCE)')
+
+        if "concurrency" not in opts.skip:
+            log(f"bench: concurrency ({opts.instances} instances x {rounds} rounds)")
+            res["concurrency"] = concurrency(server, opts.instances, rounds, log=log)
+
+        if "small" in res:
+            res["targets"] = targets(res)
+        else:
+            res["targets"] = []
+        res["total_s"] = round(time.perf_counter() - t_start, 1)
+    finally:
+        shutil.rmtree(cwd, ignore_errors=True)
+        server.stop()
+    if "small" in res:
+        print_report(res)
+    if opts.out:
+        os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
+        with open(opts.out, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=1, sort_keys=True)
+            f.write("\n")
+        log(f"bench: results written to {opts.out} ({res['total_s']}s)")
+    return 0 if all(t["met"] for t in res["targets"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
