@@ -1077,18 +1077,19 @@ MEMORY_VIEW = ("(SELECT id, 'project'::text AS scope, project, memory_type, titl
                "UNION ALL SELECT id, 'global'::text, NULL::text, memory_type, title, content, status, tags, "
                "related_files, created_by, created_at, updated_at, search_tsv FROM clambake.global_memory) mem")
 
+# (what, regex): compiled on first use by secret_guard (re caches them), not at import
 SECRET_PATTERNS = [
-    ("a private key block", re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")),
-    ("an AWS access key id", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a GitHub token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})")),
-    ("a Slack token", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
-    ("an API key (sk-...)", re.compile(r"\bsk-(?:ant-|proj-|live-)?[A-Za-z0-9_-]{20,}")),
-    ("a Stripe key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    ("a JSON web token", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("a private key block", r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"),
+    ("an AWS access key id", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    ("a GitHub token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,})"),
+    ("a Slack token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
+    ("an API key (sk-...)", r"\bsk-(?:ant-|proj-|live-)?[A-Za-z0-9_-]{20,}"),
+    ("a Stripe key", r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
+    ("a JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("a URL with an embedded password",  # but not ${VAR}, <pw>, {pw} or ***
-     re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?![$<{%]|\*+@)[^/\s@]+@", re.I)),
-    ("a password/secret assignment", re.compile(
+     r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?![$<{%]|\*+@)[^/\s@]+@"),
+    ("a password/secret assignment", (
         r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)"
         r"\s*[=:]\s*[\"']?"
         # not a placeholder, a code reference (os.environ[...], settings.X, getenv(...)) or prose ("see vault")
@@ -1107,7 +1108,7 @@ def secret_guard(texts, allow):
         if not text:
             continue
         for what, rx in SECRET_PATTERNS:
-            m = rx.search(text)
+            m = re.search(rx, text)
             if m:
                 # name it without echoing the secret: the key of an assignment, else the token's prefix
                 key = re.match(r"[^=:]*[=:]", m.group(0)) if what.endswith("assignment") else None
@@ -1394,6 +1395,14 @@ def cmd_update_memory(args):
     table = "clambake.global_memory" if r["scope"] == "global" else "clambake.project_memory"
     me = whoami(args, required=False)
     with transaction():
+        new_title = title if title is not None else r["title"]
+        if (title is not None or status == "active") and (status or r["status"]) == "active" and not args.force:
+            pcond = "" if r["scope"] == "global" else "AND project = %(project)s"
+            dup = q(f"SELECT id FROM {table} WHERE lower(title) = lower(%(title)s) {pcond} AND status = 'active' "
+                    f"AND id <> %(id)s LIMIT 1", {"title": new_title, "project": r["project"], "id": mid}, one=True)
+            if dup:
+                raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
+                                    hint="update that one, or mark it superseded first (--force overrides)")
         row = q(f"UPDATE {table} SET title = coalesce(%s, title), content = coalesce(%s, content), "
                 f"status = coalesce(%s, status), tags = coalesce(%s, tags), related_files = coalesce(%s, related_files), "
                 f"memory_type = coalesce(%s, memory_type), updated_at = now() WHERE id = %s RETURNING id, status",
@@ -1573,7 +1582,8 @@ HOOK_EVENTS = {
     "pre-tool": ("PreToolUse", "Bash|Write|Edit|MultiEdit|NotebookEdit", 5),
     "session-end": ("SessionEnd", None, 5),
 }
-HOOK_DEADLINE_S = 2.0          # a hook never takes longer than this (fail open)
+HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it starts; with interpreter
+                               # start-up the process ends within ~2 s even on a loaded machine
 FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 
 
@@ -2108,7 +2118,31 @@ def _error(self, message):
                         if " " in self.prog else message, USAGE)
 
 
-def build_parser():
+class _Skipped:
+    """Stands in for a subcommand parser that build_parser(only=...) leaves out: swallows its set-up."""
+
+    def __getattr__(self, name):
+        return lambda *a, **kw: self
+
+
+def command_in(argv):
+    """The subcommand argv names (skipping `--as VALUE`), or None.  main() then builds only that
+    subcommand's parser: building all of them costs a few ms on every call."""
+    names = {n for n, _, _ in COMMANDS}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-h", "--help", "--version", "--"):
+            return None
+        if a.startswith("-"):
+            i += 2 if ("=" not in a and len(a) > 2 and "--as".startswith(a)) else 1
+            continue
+        return a if a in names else None
+    return None
+
+
+def build_parser(only=None):
+    """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -2131,6 +2165,8 @@ def build_parser():
     purposes = {n: (p, e) for n, p, e in COMMANDS}
 
     def add(name, func, json_flag=True):
+        if only is not None and name != only:
+            return _Skipped()
         purpose, example = purposes[name]
         sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
                             parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2225,6 +2261,7 @@ def build_parser():
     sp.add_argument("--type")
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
+    sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
 
     sp = add("log", cmd_log)
     sp.add_argument("--action", "-a", required=True)
@@ -2275,7 +2312,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = build_parser(command_in(argv)).parse_args(argv)
         except SystemExit as e:          # --help / --version
             return e.code if isinstance(e.code, int) else OK
         if not getattr(args, "func", None):

@@ -402,8 +402,8 @@ def generate_scale(dsn, factor=1.0, log=print):
                'inst-' || lpad((g %% %(ni)s)::text, 4, '0'),
                now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day' + interval '1 hour'
           FROM generate_series(1, %(n)s) g
-          JOIN pool t ON t.k = (g * 7919) %% 20000
-          JOIN pool p ON p.k = (g * 104729) %% 20000
+          JOIN pool t ON t.k = ((g::bigint * 7919) %% 20000)::int
+          JOIN pool p ON p.k = ((g::bigint * 104729) %% 20000)::int
           JOIN pool p2 ON p2.k = (g * 31) %% 20000""",
          {"np": n_proj, "ni": n_inst, "n": n_mem - n_mem // 10})
     step("global memories", """
@@ -435,7 +435,7 @@ def generate_scale(dsn, factor=1.0, log=print):
           JOIN pool s ON s.k = g %% 20000
           CROSS JOIN LATERAL (SELECT CASE WHEN g %% 20 = 0
                     THEN now() - ((g * 37) %% 82800) * interval '1 second'
-                    ELSE now() - interval '25 hours' - ((g * 37) %% 2505600) * interval '1 second' END
+                    ELSE now() - interval '25 hours' - ((g::bigint * 37) %% 2505600) * interval '1 second' END
                     AS created_at) c""", {"ni": n_inst, "np": n_proj, "n": n_msg})
     # Receipts: every unexpired message was read by its live recipients (so inbox has to look past
     # them); expired direct messages were read by their recipient.

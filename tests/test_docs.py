@@ -319,10 +319,20 @@ class DocSession:
         self.cb.json("--as", self.peer, "send", "--to", me, "--type", "info",
                      "--subject", "docs test: a message for wait", env=self.peer_env)
 
+    def prepare_wait(self, cmd, argv):
+        """Make a doc's `wait` return at once, or fail now rather than sleep until its timeout."""
+        resource = next((argv[i + 1] for i, w in enumerate(argv[:-1]) if w in ("--resource", "-r")), None)
+        if resource is None:
+            self.feed_message()
+            return
+        res = self.cb("check", resource, env=self.env, cwd=self.workdir)
+        assert res.code == 0, (f"{cmd.doc}:{cmd.lineno}: `{cmd.text}` would block: {resource} is held by "
+                               f"another instance at this point\n{res.out}{res.err}")
+
     def run(self, cmd):
         sub, argv = self.substitute(cmd)
-        if sub == "wait" and not ({"--resource", "-r"} & set(argv)):
-            self.feed_message()
+        if sub == "wait":
+            self.prepare_wait(cmd, argv)
         env = dict(self.env, **cmd.env)
         res = self.cb(*argv, env=env, input=cmd.stdin, cwd=self.workdir)
         allowed = (0, 1) if cmd.may_exit_1 else (0,)

@@ -401,6 +401,12 @@ def test_briefing_respects_its_cap_on_a_large_database(db, sql, cb, cbp, tmp_pat
         times.append(dt)
         sizes.append(len(ctx))
     first_ctx = ctx
+    # what did not fit is not lost: it stays unread, and the briefing says how many
+    iid = ctx.split("you are instance ", 1)[1].split()[0]
+    more = int(ctx.split(" more unread: ", 1)[0].rsplit("(", 1)[1])
+    left = cb.json("--as", iid, "inbox", "--peek", "--limit", "500")["messages"]
+    assert len(left) == more > 0
+    assert not any(m["type"] == "blocker" for m in left)      # every blocker was shown (and is read)
     # the briefing carries more than the required lines: instances, memory, global notes
     assert "Other live instances" in first_ctx and "Project memory" in first_ctx
     assert "Global notes" in first_ctx
@@ -1020,8 +1026,14 @@ def test_install_refuses_invalid_settings(cb, home, text):
 
 
 def test_installed_command_runs_end_to_end(db, sql, cb, home, tmp_path):
-    env = {"HOME": str(home)}
-    assert cb("install-hooks", env=env).code == 0
+    # clambake.py kept in a directory with a space in its name, installed by running that copy
+    tools = tmp_path / "My Tools"
+    tools.mkdir()
+    script = tools / "clambake.py"
+    shutil.copy(SCRIPT, str(script))
+    p = subprocess.run([PY, str(script), "install-hooks"], capture_output=True, text=True, timeout=30,
+                       env=dict(os.environ, HOME=str(home)), stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, p.stderr
     ours = our_entries(json.loads((home / ".claude" / "settings.json").read_text()))
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -1035,6 +1047,7 @@ def test_installed_command_runs_end_to_end(db, sql, cb, home, tmp_path):
         assert p.returncode == 0, p.stderr
         return p
 
+    assert all(str(script) in shlex.split(cmd) for _, cmd, _ in ours.values())
     p = run("SessionStart", start_json(s, workdir))
     ctx = json.loads(p.stdout)["hookSpecificOutput"]["additionalContext"]
     (iid,) = sql("SELECT instance_id FROM clambake.instances WHERE session_key = %s", (s,))[0]

@@ -14,7 +14,6 @@ from conftest import run_inprocess
 from memory_corpus import CORPUS, PROJECTS
 
 KEYS = [m["key"] for m in CORPUS]
-PROJECT_TYPES = ("architecture", "feature", "issue", "fix", "decision", "pattern", "gotcha", "update")
 
 
 # --------------------------------------------------------------------------
@@ -467,25 +466,27 @@ def _fake(*parts):
 
 SECRETS = [
     ("private-key", "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----",
-     "private key"),
-    ("aws", "aws key id " + _fake("AKIA", "IOSFODNN7", "EXAMPLE") + " for the uploader", "AWS"),
-    ("github", "token " + _fake("ghp_", "a1B2c3D4e5F6g7H8i9J0", "k1L2m3N4o5P6q7R8") + " for CI", "GitHub"),
-    ("slack", "bot " + _fake("xoxb-", "1234567890", "-abcdefghijkl"), "Slack"),
-    ("sk", "openai " + _fake("sk-", "proj-", "Abc123Def456Ghi789Jkl0"), "sk-"),
+     "private key", "MIIEow"),
+    ("aws", "aws key id " + _fake("AKIA", "IOSFODNN7", "EXAMPLE") + " for the uploader", "AWS", "IOSFODNN7"),
+    ("github", "token " + _fake("ghp_", "a1B2c3D4e5F6g7H8i9J0", "k1L2m3N4o5P6q7R8") + " for CI", "GitHub", "a1B2c3"),
+    ("slack", "bot " + _fake("xoxb-", "1234567890", "-abcdefghijkl"), "Slack", "123456"),
+    ("sk", "openai " + _fake("sk-", "proj-", "Abc123Def456Ghi789Jkl0"), "sk-", "Abc123"),
     ("jwt", "header Authorization: Bearer " + _fake("eyJhbGciOiJIUzI1NiJ9", ".", "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
                                                      ".", "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
-     "JSON web token"),
-    ("url-password", "connect to postgres://app:" + "pw@db.internal:5432/app", "URL with an embedded password"),
-    ("password-assignment", "staging uses password" + "=hunter2", "password/secret assignment"),
-    ("secret-colon", "the webhook secret" + ": abc123", "password/secret assignment"),
+     "JSON web token", "IxMjM0"),
+    ("url-password", "connect to postgres://app:" + "pw@db.internal:5432/app", "URL with an embedded password",
+     "pw@"),
+    ("password-assignment", "staging uses password" + "=hunter2", "password/secret assignment", "hunter2"),
+    ("secret-colon", "the webhook secret" + ": abc123", "password/secret assignment", "abc123"),
 ]
 
 
-@pytest.mark.parametrize("text,what", [s[1:] for s in SECRETS], ids=[s[0] for s in SECRETS])
-def test_secrets_guard_refuses_and_can_be_overridden(db, cb, sql, text, what):
+@pytest.mark.parametrize("text,what,value", [s[1:] for s in SECRETS], ids=[s[0] for s in SECRETS])
+def test_secrets_guard_refuses_and_can_be_overridden(db, cb, sql, text, what, value):
     res = cb(*remember_args("global", "credential", "Staging connection", text))
     assert res.code == 2, res
     assert what in res.err and "--allow-secret" in res.err
+    assert value not in res.err + res.out                 # the refusal does not repeat the secret
     assert counts(sql) == (0, 0)
     # the title is checked too
     res = cb(*remember_args("api", "fix", "note " + text.splitlines()[0], "body"))
@@ -666,3 +667,28 @@ def test_remember_validates_before_storing(db, cb, sql):
     m = cb.json("recall", "--id", mid)
     assert m["tags"] == ["docker", "ci"] and m["files"] == ["a.py", "b/c.py"]
     assert "Tags and files" in cb("history", "--action", "remember").out          # remembering is logged
+
+
+def test_sql_fragment_through_a_real_process(odd, cbp, sql):
+    before = counts(sql)
+    res = cbp("recall", "--search", "'; DROP TABLE clambake.project_memory; --")
+    assert res.code == 0 and "Traceback" not in res.err, res
+    res = cbp("recall", "--search", "100%", "--json")
+    assert res.code == 0 and json.loads(res.out)["memories"][0]["id"] == odd["pct"]
+    assert counts(sql) == before
+
+
+# --------------------------------------------------------------------------
+# recency: a mild boost, never stronger than relevance
+# --------------------------------------------------------------------------
+
+def test_recency_breaks_ties_but_does_not_beat_relevance(db, cb, sql):
+    # equally good matches; the older one has the higher id, so only recency can put the other first
+    new = remember(cb, "api", "gotcha", "Redis restart drops the mail queue", "mails lost")
+    old = remember(cb, "api", "gotcha", "Redis restart drops the job queue", "jobs lost")
+    sql("UPDATE clambake.project_memory SET updated_at = now() - interval '200 days' WHERE id = %s", (old,))
+    sql("UPDATE clambake.project_memory SET updated_at = now() - interval '2 days' WHERE id = %s", (new,))
+    assert ids_of(cb.json("recall", "--project", "api", "--search", "redis restart"))[:2] == [new, old]
+    # the old entry is the better match: it wins despite its age
+    assert ids_of(cb.json("recall", "--project", "api", "--search", "redis job queue"))[0] == old
+    assert ids_of(cb.json("recall", "--project", "api", "--search", "redis jobs"))[0] == old

@@ -670,6 +670,50 @@ def test_wait_resource_returns_when_claim_ttl_runs_out(db, cb, cbp, tmp_path):
 
 
 @pytest.mark.slow
+def test_wait_resource_wakes_when_holder_deregisters(db, cb, sql, tmp_path):
+    a = register(cb, "alpha", tmp_path, "a")
+    b = register(cb, "beta", tmp_path, "b")
+    assert cb("--as", a, "send", "--type", "blocker", "--resource", "docker", "--subject", "rebuild").code == 0
+    w = popen("--as", b, "wait", "--resource", "docker", "--timeout", "40", "--poll", "30")
+    try:
+        assert wait_until_listening(sql)
+        t0 = time.monotonic()
+        assert cb("--as", a, "deregister").code == 0
+        out, err = w.communicate(timeout=40)
+        latency = time.monotonic() - t0
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.communicate()
+    assert w.returncode == 0 and "docker: free" in out, err
+    assert latency < 10, latency     # woken by the release, not by the 30 s poll
+
+
+@pytest.mark.slow
+def test_wait_still_wakes_without_notifications(db, cb, sql, tmp_path):
+    """Behind a transaction-pooling proxy LISTEN/NOTIFY does not arrive; the
+    slow poll must still deliver (here: the notify trigger is switched off)."""
+    a = register(cb, "alpha", tmp_path, "a")
+    b = register(cb, "beta", tmp_path, "b")
+    sql("ALTER TABLE clambake.messages DISABLE TRIGGER messages_notify")
+    w = popen("--as", b, "wait", "--timeout", "30")
+    try:
+        assert wait_until_listening(sql)
+        t0 = time.monotonic()
+        mid = send(cb, a, "--to", b, "--subject", "no notify for this one")
+        out, err = w.communicate(timeout=30)
+        latency = time.monotonic() - t0
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.communicate()
+    assert w.returncode == 0, err
+    assert f"#{mid}" in out and "no notify for this one" in out
+    assert latency < 15, latency
+    print("\nwait wake-up by the fallback poll alone: %.3f s" % latency)
+
+
+@pytest.mark.slow
 def test_wait_ctrl_c_ends_cleanly(db, cb, sql, tmp_path):
     b = register(cb, "beta", tmp_path, "b")
     w = popen("--as", b, "wait", "--timeout", "60")
