@@ -1596,12 +1596,26 @@ def hook_input():
     return data if isinstance(data, dict) else {}
 
 
+_hook_state = {"lock": None, "printed": False}
+
+
 def hook_output(event, context=None, **extra):
+    """Print the hook's one JSON object (at most once per process, even if the fail-open timer fires)."""
     out = {"hookEventName": event}
     if context:
         out["additionalContext"] = context
     out.update(extra)
-    emit_json({"hookSpecificOutput": out})
+    lock = _hook_state["lock"]
+    if lock is not None:
+        lock.acquire()
+    try:
+        if not _hook_state["printed"]:
+            emit_json({"hookSpecificOutput": out})
+            sys.stdout.flush()
+            _hook_state["printed"] = True
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def off_marker(session):
@@ -1644,14 +1658,18 @@ def cmd_hook(args):
     event = HOOK_EVENTS[args.event][0]
     data = hook_input()
     session = str(data.get("session_id") or os.environ.get(ENV_SESSION) or "") or None
-    if session:
-        os.environ[ENV_SESSION] = session
     if args.event == "pre-tool" and os.environ.get(ENV_GUARD, "").lower() in ("off", "0", "false", "no"):
         return OK
+    saved_env = {k: os.environ.get(k) for k in (ENV_SESSION, ENV_STATEMENT_TIMEOUT)}
+    if session:
+        os.environ[ENV_SESSION] = session
+
+    _hook_state["lock"], _hook_state["printed"] = threading.Lock(), False
 
     def give_up():
         try:
-            say_coordination_off(event, session, "database too slow")
+            if not _hook_state["printed"]:
+                say_coordination_off(event, session, "database too slow")
             sys.stdout.flush()
         finally:
             os._exit(0)
@@ -1679,6 +1697,11 @@ def cmd_hook(args):
             say_coordination_off(event, session, "database unreachable")
     finally:
         timer.cancel()
+        for k, v in saved_env.items():      # leave the environment as found (matters when run in-process)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return OK
 
 
@@ -1897,9 +1920,12 @@ def resource_hits(resource, tool, tool_input):
     rx = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(resource) + r"(?![A-Za-z0-9_])", re.I)
     if tool == "Bash":
         command = str(tool_input.get("command") or "")
-        if "clambake.py" in command:      # checking or waiting on a claim is always allowed
-            return False
-        return bool(rx.search(command))
+        # each part of a compound command on its own: clambake's own calls (check, wait, send ...) are
+        # always allowed, but `clambake.py check docker; docker compose down` still touches docker
+        for part in re.split(r"&&|\|\||[;&|\n]", command):
+            if "clambake.py" not in part and rx.search(part):
+                return True
+        return False
     if tool in FILE_TOOLS:
         path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or tool_input.get("path") or "")
         if not path:
