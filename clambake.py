@@ -248,9 +248,32 @@ def conn_params():
     if dsn:
         return dsn, {}
     kw = {}
+    service = bool(os.environ.get("PGSERVICE"))
     for key, (env, default) in ENV_DB.items():
-        kw[key] = os.environ.get(env, default)
+        if os.environ.get(env):
+            kw[key] = os.environ[env]
+        elif service or os.environ.get(LIBPQ_ENV[key]):
+            continue                      # libpq's own PG* setting or service file applies
+        elif key == "password" and pgpass_file():
+            continue                      # let libpq look the password up in the password file
+        else:
+            kw[key] = default
     return None, kw
+
+
+LIBPQ_ENV = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
+             "password": "PGPASSWORD"}
+
+
+def pgpass_file():
+    """The libpq password file in use, if one exists."""
+    path = os.environ.get("PGPASSFILE")
+    if not path:
+        if os.name == "nt":
+            path = os.path.join(os.environ.get("APPDATA", ""), "postgresql", "pgpass.conf")
+        else:
+            path = os.path.join(os.path.expanduser("~"), ".pgpass")
+    return path if os.path.isfile(path) else None
 
 
 def describe_target(dsn, kw):
@@ -276,9 +299,9 @@ def connect(timeout=None):
     dsn, kw = conn_params()
     if timeout is None:
         try:
-            timeout = max(1, int(float(os.environ.get(ENV_TIMEOUT, "5"))))
-        except ValueError:
-            raise ClambakeError(f"{ENV_TIMEOUT} must be a number of seconds", USAGE) from None
+            timeout = max(1, int(round(env_duration(ENV_TIMEOUT, 5))))
+        except ClambakeError:
+            raise ClambakeError(f"{ENV_TIMEOUT} must be a duration like 5 or 5s", USAGE) from None
     stmt_ms = int(env_duration(ENV_STATEMENT_TIMEOUT, 15) * 1000)
     kw.update(connect_timeout=timeout, application_name="clambake",
               options=f"-c statement_timeout={stmt_ms} -c lock_timeout={min(stmt_ms, 10000)} "
@@ -389,6 +412,18 @@ def find_instance(name):
                         hint="give more characters of the instance id")
 
 
+TOUCH_AFTER_S = 60
+
+
+def touch(me):
+    """Any command run as an instance proves it is alive: refresh a heartbeat older than a minute
+    (so most calls write nothing)."""
+    if me["hb_age"] is not None and me["hb_age"] > TOUCH_AFTER_S:
+        q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s", (me["instance_id"],))
+        me["hb_age"] = 0.0
+    return me
+
+
 def whoami(args, required=True):
     """Resolve 'me' (DESIGN §4).  Returns an instance dict, or None when not required."""
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
@@ -398,7 +433,7 @@ def whoami(args, required=True):
             src = "--as" if getattr(args, "as_", None) else ENV_INSTANCE
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
                                 hint="run: python clambake.py register --project NAME --dir DIR")
-        return me
+        return touch(me)
     session = os.environ.get(ENV_SESSION) or None
     try:
         cwd = real_dir(os.getcwd())
@@ -420,7 +455,7 @@ def whoami(args, required=True):
             if len(same) > 1 and not getattr(args, "quiet_identity", False):
                 note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
                      f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
-        return me
+        return touch(me)
     if required:
         raise ClambakeError("not registered (no instance for this session or directory)", REFUSED,
                             hint="run: python clambake.py register --project NAME --dir DIR  "
@@ -729,7 +764,7 @@ def cmd_send(args):
     resource = norm_resource(args.resource) if args.resource else None
     if resource is not None:
         check_text(resource, "resource", MAX_NAME, required=True)
-        if mtype not in ("blocker", "done", "warning", "info", "request"):
+        if mtype not in ("blocker", "done"):
             raise ClambakeError("--resource goes with --type blocker or done", USAGE)
     ttl = parse_duration(args.ttl, "--ttl") if args.ttl else None
     reply_to = check_id(args.reply_to, "--reply-to") if args.reply_to else None
@@ -754,9 +789,7 @@ def cmd_send(args):
     claim_ttl = ttl or DEFAULT_CLAIM_TTL
     iid, project = me["instance_id"], me["project"]
     released, taken_from = [], None
-    # Sending is a sign of life: a session silent since `register` must not hold a claim (or an open
-    # blocker) that everyone else already treats as stale.
-    q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s", (iid,))
+    # (whoami() already refreshed a heartbeat older than a minute: sending is a sign of life)
     with transaction():
         if mtype == "blocker" and resource:
             taken_from = take_claim(me, resource, subject, claim_ttl, args.force)
@@ -1382,6 +1415,10 @@ def cmd_update_memory(args):
     status = check_choice(args.status, MEMORY_STATUSES, "status")
     tags = [t.lower() for t in split_list(args.tags)] if args.tags is not None else None
     files = split_list(args.files) if args.files is not None else None
+    if tags and (len(tags) > MAX_TAGS or any(len(t) > MAX_NAME or "\x00" in t for t in tags)):
+        raise ClambakeError(f"at most {MAX_TAGS} tags of at most {MAX_NAME} characters", USAGE)
+    if files and (len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files)):
+        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
     mtype = args.type.strip().lower() if args.type else None
     if all(v is None for v in (title, content, status, tags, files, mtype)):
         raise ClambakeError("nothing to update: give --status, --title, --content, --tags, --files or --type", USAGE)

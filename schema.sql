@@ -273,11 +273,11 @@ CREATE INDEX IF NOT EXISTS global_memory_updated_idx ON clambake.global_memory (
 CREATE INDEX IF NOT EXISTS project_memory_updated_idx ON clambake.project_memory (updated_at DESC);
 
 -- The shared sequence starts above every id already used in either table.
-SELECT setval('clambake.memory_id_seq', greatest(
-    (SELECT coalesce(max(id), 0) FROM clambake.project_memory),
-    (SELECT coalesce(max(id), 0) FROM clambake.global_memory),
-    (SELECT last_value FROM clambake.memory_id_seq WHERE is_called),
-    1), true);
+SELECT setval('clambake.memory_id_seq', greatest(m.top, 1), m.top > 0)
+  FROM (SELECT greatest(
+          (SELECT coalesce(max(id), 0) FROM clambake.project_memory),
+          (SELECT coalesce(max(id), 0) FROM clambake.global_memory),
+          (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM clambake.memory_id_seq)) AS top) m;
 -- The original per-table sequences are no longer used; keep them (harmless)
 -- so that nothing outside clambake that referenced them breaks.
 
