@@ -833,37 +833,44 @@ def cmd_send(args):
 
 
 def take_claim(me, resource, reason, ttl, force):
-    """Atomically claim `resource` for me.  Returns the previous holder of an unexpired claim taken over
-    (with --force, or because that holder went stale), or None.
+    """Claim `resource` for me inside the caller's transaction.  Returns the previous holder of an
+    unexpired claim taken over (with --force, or because that holder went stale), or None.
 
-    One INSERT .. ON CONFLICT: a row for the resource either does not exist (we insert it), is ours (renew),
-    is expired or held by a gone/stale instance (we replace it), or is live and someone else's (refused)."""
-    p = {"r": resource, "me": me["instance_id"], "reason": reason, "ttl": ttl, "live": live_window(),
-         "force": bool(force)}
-    before = q("SELECT c.instance_id, c.reason, (c.expires_at > now() AND i.instance_id IS NOT NULL) AS alive "
-               "FROM clambake.claims c LEFT JOIN clambake.instances i "
-               "ON i.instance_id = c.instance_id WHERE c.resource = %(r)s", p, one=True)
-    got = q("INSERT INTO clambake.claims AS c (resource, instance_id, reason, expires_at) "
-            "VALUES (%(r)s, %(me)s, %(reason)s, now() + make_interval(secs => %(ttl)s)) "
-            "ON CONFLICT (resource) DO UPDATE SET instance_id = excluded.instance_id, reason = excluded.reason, "
-            "  expires_at = excluded.expires_at, "
-            "  claimed_at = CASE WHEN c.instance_id = excluded.instance_id THEN c.claimed_at ELSE now() END "
-            "WHERE c.instance_id = excluded.instance_id OR c.expires_at <= now() OR %(force)s "
-            "   OR NOT EXISTS (SELECT 1 FROM clambake.instances i WHERE i.instance_id = c.instance_id "
-            "                  AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
-            "RETURNING c.resource", p, one=True)
-    if got is None:
-        held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
-        if held is None:   # released between the two statements: report plainly, caller may retry
-            raise ClambakeError(f"{resource} changed hands while claiming; try again", REFUSED)
-        raise ClambakeError(
-            f"{resource} is claimed by {held['instance_id']} ({held['project']}) {ago(held['age'])}: "
-            f"{one_line(held['reason'], 80)} (expires in {span(held['expires_in'])})", REFUSED,
-            hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 600; "
-                 f"or ask them: python clambake.py send --to {held['instance_id']} --type request --subject ...")
-    if before and before["alive"] and before["instance_id"] != me["instance_id"]:
-        return before
-    return None
+    The claim row is locked first (SELECT .. FOR UPDATE); the holder's liveness is then read by a
+    separate statement, whose fresh snapshot sees any heartbeat committed before we got the lock.  A
+    missing row is inserted with ON CONFLICT DO NOTHING, and a lost insert race loops back to the lock.
+    So exactly one of any number of racing instances ends up holding the resource."""
+    p = {"r": resource, "me": me["instance_id"], "reason": reason, "ttl": ttl, "live": live_window()}
+    for _ in range(5):
+        row = q("SELECT instance_id, reason, expires_at > now() AS unexpired FROM clambake.claims "
+                "WHERE resource = %(r)s FOR UPDATE", p, one=True)
+        if row is None:
+            got = q("INSERT INTO clambake.claims (resource, instance_id, reason, expires_at) "
+                    "VALUES (%(r)s, %(me)s, %(reason)s, now() + make_interval(secs => %(ttl)s)) "
+                    "ON CONFLICT (resource) DO NOTHING RETURNING resource", p, one=True)
+            if got:
+                return None
+            continue            # someone else inserted it first: lock their row and decide again
+        if row["instance_id"] == me["instance_id"]:
+            q("UPDATE clambake.claims SET reason = %(reason)s, expires_at = now() + make_interval(secs => %(ttl)s) "
+              "WHERE resource = %(r)s", p)
+            return None
+        alive = q("SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE instance_id = %(h)s "
+                  "AND last_heartbeat > now() - make_interval(secs => %(live)s)) AS alive",
+                  dict(p, h=row["instance_id"]), one=True)["alive"]
+        if row["unexpired"] and alive and not force:
+            held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
+            age = f" {ago(held['age'])}" if held else ""
+            expires = f" (expires in {span(held['expires_in'])})" if held else ""
+            raise ClambakeError(
+                f"{resource} is claimed by {row['instance_id']}" + (f" ({held['project']})" if held else "")
+                + f"{age}: {one_line(row['reason'], 80)}{expires}", REFUSED,
+                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 600; or ask them: "
+                     f"python clambake.py send --to {row['instance_id']} --type request --subject ...")
+        q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
+          "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
+        return row if row["unexpired"] else None
+    raise ClambakeError(f"{resource} changed hands repeatedly while claiming; try again", REFUSED)
 
 
 def release_claims(me, resource):

@@ -48,9 +48,21 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-SCRIPT = os.path.join(REPO, "clambake.py")
 PY = sys.executable          # the real interpreter (not a pyenv/asdf shim script)
-sys.path.insert(0, REPO)
+# The run uses a snapshot of clambake.py and schema.sql (see snapshot()), so that edits made to the
+# work tree while the benchmark runs cannot mix versions (or catch a half-written file).
+SNAPSHOT = tempfile.mkdtemp(prefix="clambake-bench-code-")
+SCRIPT = os.path.join(SNAPSHOT, "clambake.py")
+
+
+def snapshot():
+    for name in ("clambake.py", "schema.sql"):
+        shutil.copy2(os.path.join(REPO, name), os.path.join(SNAPSHOT, name))
+    sys.path.insert(0, SNAPSHOT)
+    import clambake  # noqa: F401  (this copy stays in sys.modules for the in-process measurements)
+
+
+snapshot()
 
 import psycopg2              # noqa: E402
 import psycopg2.extensions   # noqa: E402
@@ -900,6 +912,7 @@ def main():
         res["total_s"] = round(time.perf_counter() - t_start, 1)
     finally:
         shutil.rmtree(cwd, ignore_errors=True)
+        shutil.rmtree(SNAPSHOT, ignore_errors=True)
         server.stop()
     if "small" in res:
         print_report(res)
