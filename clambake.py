@@ -579,20 +579,27 @@ def cmd_heartbeat(args):
     return OK
 
 
-def cmd_deregister(args):
-    me = whoami(args)
+def deregister_instance(me, summary):
+    """Remove an instance in one transaction: resolve its blockers, release its claims, log it.
+    Returns the released resources."""
     with transaction():
         q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s "
           "AND message_type = 'blocker' AND resolved_at IS NULL", (me["instance_id"],))
-        released = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
+        released = sorted(r["resource"] for r in q("DELETE FROM clambake.claims WHERE instance_id = %s "
+                                                   "RETURNING resource", (me["instance_id"],)))
         q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
-        summary = "deregistered" + (f"; released {', '.join(r['resource'] for r in released)}" if released else "")
-        log_action(me["instance_id"], me["project"], "deregister", summary)
+        log_action(me["instance_id"], me["project"], "deregister",
+                   summary + (f"; released {', '.join(released)}" if released else ""))
+    return released
+
+
+def cmd_deregister(args):
+    me = whoami(args)
+    released = deregister_instance(me, "deregistered")
     if args.json:
-        emit_json({"instance_id": me["instance_id"], "released": [r["resource"] for r in released]})
+        emit_json({"instance_id": me["instance_id"], "released": released})
     else:
-        emit(f"deregistered {me['instance_id']}" + (f" (released {', '.join(r['resource'] for r in released)})"
-                                                     if released else ""))
+        emit(f"deregistered {me['instance_id']}" + (f" (released {', '.join(released)})" if released else ""))
     return OK
 
 
@@ -2012,16 +2019,8 @@ def hook_pre_tool(data, session, args):
 
 def hook_session_end(data, session, args):
     me = hook_me(session)
-    if me is None:
-        return
-    with transaction():
-        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s "
-          "AND message_type = 'blocker' AND resolved_at IS NULL", (me["instance_id"],))
-        released = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
-        q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
-        log_action(me["instance_id"], me["project"], "deregister",
-                   f"session ended ({one_line(data.get('reason') or 'exit', 40)})"
-                   + (f"; released {', '.join(r['resource'] for r in released)}" if released else ""))
+    if me is not None:
+        deregister_instance(me, f"session ended ({one_line(data.get('reason') or 'exit', 40)})")
 
 
 # install-hooks / uninstall-hooks
