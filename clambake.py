@@ -452,7 +452,7 @@ def whoami(args, required=True):
         me = rows[0]
         if not me["by_key"]:
             same = [r for r in rows if r["working_dir"] == me["working_dir"] and not r["by_key"]]
-            if len(same) > 1 and not getattr(args, "quiet_identity", False):
+            if len(same) > 1:
                 note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
                      f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
         return touch(me)
@@ -1294,11 +1294,16 @@ def search_memories(where, p, query, limit):
     qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
     rows = q(f"WITH qa AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
              f"qs AS (SELECT qa.q AS qand, CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
-             f"hits AS (SELECT {RECALL_COLS}, (mem.search_tsv @@ qs.qand) AS all_terms, "
+             # rank narrow rows (OFFSET 0 keeps the ranking below the window: no wide rows to buffer),
+             # then fetch the full columns of the few shown
+             f"hits AS (SELECT mem.id, mem.scope, (mem.search_tsv @@ qs.qand) AS all_terms, "
              f"  ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} AS score "
-             f"  FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qor) "
-             f"SELECT *, count(*) OVER () AS total FROM hits ORDER BY all_terms DESC, score DESC, id DESC "
-             f"LIMIT %(lim)s", p)
+             f"  FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
+             f"top AS (SELECT *, count(*) OVER () AS total FROM hits "
+             f"  ORDER BY all_terms DESC, score DESC, id DESC LIMIT %(lim)s) "
+             f"SELECT {RECALL_COLS}, top.all_terms, top.score, top.total FROM top "
+             f"JOIN {MEMORY_VIEW} ON mem.id = top.id AND mem.scope = top.scope "
+             f"ORDER BY top.all_terms DESC, top.score DESC, top.id DESC", p)
     if rows:
         return rows, rows[0]["total"], "fulltext"
     # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
@@ -1370,7 +1375,7 @@ def find_memory(mid, scope=None):
         raise ClambakeError(
             f"memory id {mid} is ambiguous (it dates from before the upgrade): project memory "
             f"{one_line(rows[0]['title'], 40)!r} and global memory {one_line(rows[1]['title'], 40)!r}",
-            REFUSED, hint=f"add --scope project or --scope global to pick one")
+            REFUSED, hint="add --scope project or --scope global to pick one")
     return rows[0]
 
 
@@ -2176,10 +2181,6 @@ COMMANDS = [
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
 ]
-
-
-class CliError(Exception):
-    pass
 
 
 def _error(self, message):

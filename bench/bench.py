@@ -329,6 +329,9 @@ fulltext tsvector trigram windows wsl macos linux path encoding unicode locale t
 """.split()
 
 
+ZIPF_OFFSET = 20
+
+
 def vocabulary(tail=4000):
     words = list(COMMON)
     tech = list(TECH)
@@ -376,8 +379,15 @@ def generate_scale(dsn, factor=1.0, log=print):
     rng = random.Random(42)
     n_words = len(words)
 
+    def pick():
+        # Zipf (s=1) with a rank offset of ZIPF_OFFSET: P(word i) ~ 1 / (i + offset).  Like real notes
+        # after stop words are removed: the most common term is in about a fifth of all entries.
+        o = ZIPF_OFFSET
+        i = int((o + 1) * ((n_words + o) / (o + 1)) ** rng.random()) - o
+        return words[min(n_words, max(1, i)) - 1]
+
     def text(k):
-        return " ".join(words[min(n_words - 1, int(n_words ** rng.random()) - 1)] for _ in range(k))
+        return " ".join(pick() for _ in range(k))
 
     t0 = time.perf_counter()
     cur.execute("CREATE TEMP TABLE vocab (w text[])")
@@ -409,14 +419,15 @@ def generate_scale(dsn, factor=1.0, log=print):
                (ARRAY['architecture','feature','issue','fix','decision','pattern','gotcha','update'])[1 + (g / 7) %% 8],
                left(t.short, 190), p.long || ' ' || p2.short,
                CASE WHEN g %% 7 = 0 THEN 'resolved' WHEN g %% 11 = 0 THEN 'deprecated' ELSE 'active' END,
-               ARRAY[(SELECT w[11 + (g * 7) %% 200] FROM vocab), (SELECT w[1 + g %% 10] FROM vocab)],
+               ARRAY[(SELECT w[11 + abs(hashint4(g + 7000000)) %% 200] FROM vocab),
+                     (SELECT w[1 + abs(hashint4(g + 8000000)) %% 10] FROM vocab)],
                ARRAY['src/file' || (g %% 300) || '.py'],
                'inst-' || lpad((g %% %(ni)s)::text, 4, '0'),
                now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day' + interval '1 hour'
           FROM generate_series(1, %(n)s) g
-          JOIN pool t ON t.k = ((g::bigint * 7919) %% 20000)::int
-          JOIN pool p ON p.k = ((g::bigint * 104729) %% 20000)::int
-          JOIN pool p2 ON p2.k = (g * 31) %% 20000""",
+          JOIN pool t ON t.k = abs(hashint4(g)) %% 20000
+          JOIN pool p ON p.k = abs(hashint4(g + 1000000)) %% 20000
+          JOIN pool p2 ON p2.k = abs(hashint4(g + 2000000)) %% 20000""",
          {"np": n_proj, "ni": n_inst, "n": n_mem - n_mem // 10})
     step("global memories", """
         INSERT INTO clambake.global_memory (memory_type, title, content, status, tags, created_by,
@@ -424,12 +435,12 @@ def generate_scale(dsn, factor=1.0, log=print):
         SELECT (ARRAY['infrastructure','convention','tool','preference','credential','lesson'])[1 + g %% 6],
                left(t.short, 190), p.long,
                CASE WHEN g %% 9 = 0 THEN 'deprecated' ELSE 'active' END,
-               ARRAY[(SELECT w[11 + (g * 3) %% 200] FROM vocab)],
+               ARRAY[(SELECT w[11 + abs(hashint4(g + 9000000)) %% 200] FROM vocab)],
                'inst-' || lpad((g %% %(ni)s)::text, 4, '0'),
                now() - (g %% 365) * interval '1 day', now() - (g %% 365) * interval '1 day'
           FROM generate_series(1, %(n)s) g
-          JOIN pool t ON t.k = (g * 6151) %% 20000
-          JOIN pool p ON p.k = (g * 3571) %% 20000""", {"ni": n_inst, "n": n_mem // 10})
+          JOIN pool t ON t.k = abs(hashint4(g + 3000000)) %% 20000
+          JOIN pool p ON p.k = abs(hashint4(g + 4000000)) %% 20000""", {"ni": n_inst, "n": n_mem // 10})
     # 95% expired (1-30 days old); 5% within their 24 h.  20% @all, 60% project, 20% direct.
     step("messages", """
         INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type,
@@ -444,7 +455,7 @@ def generate_scale(dsn, factor=1.0, log=print):
                c.created_at, c.created_at + interval '24 hours',
                CASE WHEN (g / 3) %% 8 = 7 THEN c.created_at + interval '10 minutes' END, NULL
           FROM generate_series(1, %(n)s) g
-          JOIN pool s ON s.k = g %% 20000
+          JOIN pool s ON s.k = abs(hashint4(g + 5000000)) %% 20000
           CROSS JOIN LATERAL (SELECT CASE WHEN g %% 20 = 0
                     THEN now() - ((g * 37) %% 82800) * interval '1 second'
                     ELSE now() - interval '25 hours' - ((g::bigint * 37) %% 2505600) * interval '1 second' END
@@ -472,7 +483,7 @@ def generate_scale(dsn, factor=1.0, log=print):
         SELECT 'inst-' || lpad((g %% %(ni)s)::text, 4, '0'), 'proj-' || (g %% %(np)s),
                (ARRAY['edit','build','test','fix','note','send','register','deregister'])[1 + g %% 8],
                left(s.long, 300), ARRAY['src/a.py'], now() - ((g * 13) %% (120 * 86400)) * interval '1 second'
-          FROM generate_series(1, %(n)s) g JOIN pool s ON s.k = (g * 17) %% 20000""",
+          FROM generate_series(1, %(n)s) g JOIN pool s ON s.k = abs(hashint4(g + 6000000)) %% 20000""",
          {"ni": n_inst, "np": n_proj, "n": max(1000, int(100_000 * factor))})
     step("claims", """
         INSERT INTO clambake.claims (resource, instance_id, reason, claimed_at, expires_at)

@@ -523,7 +523,7 @@ def test_wait_wakes_promptly_on_matching_message(db, cb, sql, tmp_path):
         try:
             assert wait_until_listening(sql), "wait never went to sleep"
             # a message for someone else must not wake it (or be consumed)
-            other = send(cb, a, "--to", "alpha", "--subject", "not for beta %d" % rnd)
+            send(cb, a, "--to", "alpha", "--subject", "not for beta %d" % rnd)
             time.sleep(0.3)
             assert w.poll() is None, "wait returned on a message for another project"
             assert wait_until_listening(sql)

@@ -386,6 +386,26 @@ def test_heartbeat_refreshes_and_quiet(db, cb, sql, tmp_path):
     assert sql("SELECT current_task FROM clambake.instances") == [("first",)]
 
 
+def test_any_command_keeps_an_instance_live(db, cb, sql, tmp_path):
+    (a,) = make_dirs(tmp_path, "a")
+    iid = register(cb, a, "--project", "alpha")
+    age = "SELECT extract(epoch FROM now() - last_heartbeat) FROM clambake.instances"
+    # a heartbeat less than a minute old is left alone: read commands write nothing
+    sql("UPDATE clambake.instances SET last_heartbeat = now() - interval '30 seconds'")
+    assert cb("inbox", cwd=a).code == 0
+    assert sql(age)[0][0] >= 30
+    # older than a minute: the next command refreshes it
+    sql("UPDATE clambake.instances SET last_heartbeat = now() - interval '10 minutes'")
+    assert cb("recall", "--search", "anything", cwd=a).code == 0
+    assert sql(age)[0][0] < 60
+    # a stale instance is revived by a command that names it, not found by directory
+    sql("UPDATE clambake.instances SET last_heartbeat = now() - interval '45 minutes'")
+    assert cb("whoami", cwd=a).code == 1
+    assert cb("inbox", "--as", iid, cwd=a).code == 0
+    assert sql(age)[0][0] < 60
+    assert cb("whoami", cwd=a).code == 0
+
+
 def test_deregister_releases_claims(db, cb, sql, tmp_path):
     a, b = make_dirs(tmp_path, "a", "b")
     register(cb, a, "--project", "alpha")
