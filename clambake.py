@@ -949,12 +949,19 @@ def fetch_inbox(me, limit, peek=False, include_read=False):
                  f"  ORDER BY {order} LIMIT %(lim)s), "
                  f"ins AS (INSERT INTO clambake.message_receipts (message_id, instance_id) "
                  f"  SELECT id, %(me)s FROM cand ON CONFLICT DO NOTHING RETURNING message_id), "
-                 f"tot AS (SELECT {count_sql} AS total) "
-                 f"SELECT {MESSAGE_COLS}, (SELECT total FROM tot) AS total, "
+                 # one row even when nothing is shown: an empty inbox (the usual case) then needs no
+                 # second count, and an empty cand skips the count altogether
+                 f"tot AS (SELECT CASE WHEN EXISTS (SELECT 1 FROM cand) THEN {count_sql} ELSE 0 END AS total, "
+                 f"  (SELECT count(*) FROM cand) AS n_cand) "
+                 f"SELECT m.*, tot.total, tot.n_cand FROM tot LEFT JOIN (SELECT {MESSAGE_COLS}, "
                  f"  NOT EXISTS (SELECT 1 FROM ins WHERE ins.message_id = m.id) AS was_read "
-                 f"FROM clambake.messages m JOIN cand ON cand.id = m.id "
-                 f"WHERE %(all)s OR EXISTS (SELECT 1 FROM ins WHERE ins.message_id = m.id) "
+                 f"  FROM clambake.messages m JOIN cand ON cand.id = m.id "
+                 f"  WHERE %(all)s OR EXISTS (SELECT 1 FROM ins WHERE ins.message_id = m.id)) m ON true "
                  f"ORDER BY {order}", dict(p, all=include_read))
+        if rows and rows[0]["id"] is None:
+            # nothing shown: cand was empty (nothing unread when the statement ran), or a concurrent call
+            # of this instance showed them all first (then count what is left now)
+            return [], (0 if rows[0]["n_cand"] == 0 else unread_count(me))
     total = rows[0]["total"] if rows else unread_count(me)
     shown_unread = sum(1 for r in rows if not r["was_read"])
     return rows, max(0, total - shown_unread)
@@ -1292,13 +1299,21 @@ def search_memories(where, p, query, limit):
     p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
     negated = bool(re.search(r"(^|\s)-\S", query)) or " or " in f" {query.lower()} "
     qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
-    rows = q(f"WITH qa AS (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-             f"qs AS (SELECT qa.q AS qand, CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
+    rows = q(f"WITH qa AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
+             # not materialized: the planner sees the query words (constants) and picks the index to suit
+             f"qs AS NOT MATERIALIZED (SELECT qa.q AS qand, "
+             f"  CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
+             # entries with all the words come first; when there are enough of them to fill the page,
+             # the others are not shown and need no ranking (one of the costs at 100k memories)
+             f"enough AS (SELECT CASE WHEN (SELECT qand = qor FROM qs) THEN false ELSE (SELECT count(*) >= %(lim)s "
+             f"  FROM (SELECT 1 FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qand "
+             f"  LIMIT %(lim)s) s) END AS e), "
              # rank narrow rows (OFFSET 0 keeps the ranking below the window: no wide rows to buffer),
              # then fetch the full columns of the few shown
              f"hits AS (SELECT mem.id, mem.scope, (mem.search_tsv @@ qs.qand) AS all_terms, "
-             f"  ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} AS score "
-             f"  FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
+             f"  CASE WHEN NOT enough.e OR mem.search_tsv @@ qs.qand "
+             f"  THEN ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} ELSE 0 END AS score "
+             f"  FROM {MEMORY_VIEW}, qs, enough WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
              f"top AS (SELECT *, count(*) OVER () AS total FROM hits "
              f"  ORDER BY all_terms DESC, score DESC, id DESC LIMIT %(lim)s) "
              f"SELECT {RECALL_COLS}, top.all_terms, top.score, top.total FROM top "
@@ -1878,7 +1893,7 @@ def build_briefing(me, cap, source="startup"):
         b.add(f"Unread messages for you ({len(msgs)}{'+' if len(msgs) >= 200 else ''}), most urgent first"
               + (" (blockers above not repeated)" if shown else "") + ":", required=True)
         for m in msgs:
-            urgent = m["message_type"] == "blocker"
+            urgent = m["message_type"] == "blocker" and not m["resolved_at"]   # resolved: optional, or it grows
             line = (f"- #{m['id']} {m['message_type']} from {m['from_instance'] or '?'} {ago(m['age'])}"
                     + (f" [{m['resource']}]" if m["resource"] else "")
                     + (" (resolved)" if m["message_type"] == "blocker" and m["resolved_at"] else "")
@@ -1938,7 +1953,10 @@ def hook_prompt(data, session, args):
     news = q(f"WITH beat AS (UPDATE clambake.instances SET last_heartbeat = now(), hook_beat_at = now() "
              f"  WHERE instance_id = %(me)s AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1) "
              f"SELECT (SELECT count(*) FROM beat) AS beat, "
-             f"EXISTS (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL}) AS unread, "
+             # a capped count, not EXISTS: for EXISTS the planner bets on finding a row early and scans
+             # the whole table when everything is read (160 ms at a million messages)
+             f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
+             f"  LIMIT 1000) s) > 0 AS unread, "
              f"EXISTS (SELECT 1 FROM clambake.claims c WHERE c.instance_id <> %(me)s AND c.claimed_at > %(seen)s "
              f"  AND c.expires_at > now()) AS claims, "
              f"EXISTS (SELECT 1 FROM clambake.messages m WHERE m.message_type = 'blocker' AND m.resource IS NULL "
