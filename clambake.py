@@ -2055,8 +2055,24 @@ def settings_path(args):
     return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
 
 
+# The installed hook commands load this file as a module instead of running it as a script: Python then
+# uses the cached bytecode in __pycache__ rather than compiling the whole file again on every prompt and
+# tool call (about 14 ms of a 65 ms call).  Same file, same Python, same `hook EVENT` arguments.
+HOOK_LOADER = ("import importlib.util as u,sys;s=u.spec_from_file_location('clambake',sys.argv[1]);"
+               "m=u.module_from_spec(s);s.loader.exec_module(m);sys.exit(m.main(sys.argv[2:]))")
+
+
 def hook_command(sub):
-    return f'"{sys.executable}" "{os.path.abspath(__file__)}" hook {sub}'
+    return f'"{sys.executable}" -c "{HOOK_LOADER}" "{os.path.abspath(__file__)}" hook {sub}'
+
+
+def precompile():
+    """Write this file's cached bytecode now (even under PYTHONDONTWRITEBYTECODE); best effort."""
+    try:
+        import py_compile
+        py_compile.compile(os.path.abspath(__file__), doraise=True)
+    except Exception:
+        pass
 
 
 def is_our_hook(h):
@@ -2142,6 +2158,7 @@ def cmd_install_hooks(args):
         emit(f"would write {path}:")
         emit(json.dumps(data, indent=2))
         return OK
+    precompile()
     if raw is not None and raw.strip() and json.loads(raw) == data:
         # already installed as is: rewriting would replace the backup of the pre-clambake settings
         emit(f"clambake hooks already installed in {path}; nothing changed")

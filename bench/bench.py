@@ -274,8 +274,15 @@ def command_set(ctx):
                   "--body", "the image build on main finished; tests are green"], b, None, (0,)),
         ("recall --search", ["recall", "--search", "docker restart"], a, None, (0,)),
         ("check", ["check", "docker"], a, None, (0, 1)),
+        # the prompt hook as install-hooks writes it: this file loaded from its cached bytecode
         ("hook prompt", ["hook", "prompt"], a, prompt_json(ctx["session_a"], ctx["cwd"]), (0,)),
     ]
+
+
+def installed_hook_argv(argv):
+    """The argv that an installed hook command runs (see clambake.hook_command)."""
+    import clambake
+    return [PY, "-c", clambake.HOOK_LOADER, SCRIPT] + list(argv)
 
 
 def measure_latency(ctx, runs, warmup=3, label="", module=True):
@@ -300,7 +307,12 @@ def measure_latency(ctx, runs, warmup=3, label="", module=True):
             if record:
                 samples["psql"].append(dt)
         for name, argv, env, stdin, ok in cmds:
-            dt, rc, out, err = cb(argv, env, stdin, ctx["cwd"], ok)
+            if argv[0] == "hook":
+                dt, rc, out, err = run(installed_hook_argv(argv), env, stdin, ctx["cwd"])
+                if rc not in ok:
+                    raise RuntimeError(f"installed hook {' '.join(argv)} exited {rc}: {err}")
+            else:
+                dt, rc, out, err = cb(argv, env, stdin, ctx["cwd"], ok)
             if record:
                 samples[name].append(dt)
             if module:

@@ -896,8 +896,10 @@ def test_install_hooks_merges_into_user_settings(cb, home):
             "SessionEnd": "session-end"}
     for event, (matcher, command, timeout) in ours.items():
         argv = shlex.split(command)
-        assert argv == [sys.executable, os.path.abspath(SCRIPT), "hook", subs[event]], command
-        assert os.path.isabs(argv[0]) and os.path.isabs(argv[1])
+        # the Python running install-hooks loads this clambake.py (by absolute path) as a module
+        assert argv[:2] == [sys.executable, "-c"], command
+        assert argv[3:] == [os.path.abspath(SCRIPT), "hook", subs[event]], command
+        assert os.path.isabs(argv[0]) and os.path.isabs(argv[3])
         assert isinstance(timeout, int) and 2 < timeout <= 60
     assert ours["PreToolUse"][0] and "Bash" in ours["PreToolUse"][0].split("|")
     assert "Edit" in ours["PreToolUse"][0].split("|") and "Write" in ours["PreToolUse"][0].split("|")
