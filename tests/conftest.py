@@ -44,7 +44,8 @@ SCRUBBED_EXACT = ("CLAUDE_CODE_SESSION_ID", "CLAUDE_ENV_FILE", "CLAUDE_PROJECT_D
 
 
 def _scrubbed(name):
-    return name.startswith("CLAMBAKE_") or name in SCRUBBED_EXACT
+    # libpq's PG* variables (PGSSLMODE, PGHOST, PGPASSFILE...) would change how clambake connects
+    return name.startswith(("CLAMBAKE_", "PG")) or name in SCRUBBED_EXACT
 
 
 # --------------------------------------------------------------------------
