@@ -60,6 +60,7 @@ MAX_NAME = 100
 MAX_TAGS = 20
 MAX_FILES = 100
 
+MAX_DURATION_S = 3650 * 86400
 ALL_MARK = "@all"
 ALL_DELAY_S = 600            # @all messages older than registration - 10 min are not delivered
 DEFAULT_MESSAGE_TTL = 24 * 3600
@@ -94,6 +95,8 @@ def parse_duration(text, what="duration"):
     value = float(m.group(1)) * _UNIT[(m.group(2) or "").lower() or None]
     if value <= 0:
         raise ClambakeError(f"invalid {what} {text!r}: must be more than zero", USAGE)
+    if value > MAX_DURATION_S:
+        raise ClambakeError(f"invalid {what} {text!r}: at most 3650d", USAGE)
     return value
 
 
@@ -247,22 +250,18 @@ def conn_params():
     dsn = os.environ.get(ENV_DSN)
     if dsn:
         return dsn, {}
+    # Host, port, database and user always come from CLAMBAKE_DB_* or the defaults: PGHOST, PGDATABASE,
+    # PGPASSWORD... usually belong to the project the agent works on (like DATABASE_URL).  Other libpq
+    # settings (PGSSLMODE, PGCONNECT_TIMEOUT, PGPASSFILE...) still apply.
     kw = {}
-    service = bool(os.environ.get("PGSERVICE"))
     for key, (env, default) in ENV_DB.items():
         if os.environ.get(env):
             kw[key] = os.environ[env]
-        elif service or os.environ.get(LIBPQ_ENV[key]):
-            continue                      # libpq's own PG* setting or service file applies
         elif key == "password" and pgpass_file():
             continue                      # let libpq look the password up in the password file
         else:
             kw[key] = default
     return None, kw
-
-
-LIBPQ_ENV = {"host": "PGHOST", "port": "PGPORT", "dbname": "PGDATABASE", "user": "PGUSER",
-             "password": "PGPASSWORD"}
 
 
 def pgpass_file():
@@ -303,12 +302,22 @@ def connect(timeout=None):
         except ClambakeError:
             raise ClambakeError(f"{ENV_TIMEOUT} must be a duration like 5 or 5s", USAGE) from None
     stmt_ms = int(env_duration(ENV_STATEMENT_TIMEOUT, 15) * 1000)
+    settings = {"statement_timeout": stmt_ms, "lock_timeout": min(stmt_ms, 10000),
+                "idle_in_transaction_session_timeout": 60000}
     kw.update(connect_timeout=timeout, application_name="clambake",
-              options=f"-c statement_timeout={stmt_ms} -c lock_timeout={min(stmt_ms, 10000)} "
-                      f"-c idle_in_transaction_session_timeout=60000")
+              options=" ".join(f"-c {k}={v}" for k, v in settings.items()))
     secret = kw.get("password")
     try:
-        _conn = psycopg2.connect(dsn or "", **kw)
+        try:
+            _conn = psycopg2.connect(dsn or "", **kw)
+        except psycopg2.OperationalError as e:
+            if "unsupported startup parameter" not in str(e):
+                raise
+            # a connection pooler (PgBouncer) refuses startup options: set the timeouts once connected
+            del kw["options"]
+            _conn = psycopg2.connect(dsn or "", **kw)
+            _conn.autocommit = True
+            _conn.cursor().execute("; ".join(f"SET {k} = {int(v)}" for k, v in settings.items()))
     except psycopg2.ProgrammingError as e:
         # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
         reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) < 2 else '"..."',
@@ -426,14 +435,17 @@ def touch(me):
 
 def whoami(args, required=True):
     """Resolve 'me' (DESIGN §4).  Returns an instance dict, or None when not required."""
-    explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
+    flag = getattr(args, "as_", None)
+    explicit = flag or os.environ.get(ENV_INSTANCE)
     if explicit:
         me = find_instance(explicit)
-        if me is None:
-            src = "--as" if getattr(args, "as_", None) else ENV_INSTANCE
+        if me is not None:
+            return touch(me)
+        if flag or not os.environ.get(ENV_SESSION):
+            src = "--as" if flag else ENV_INSTANCE
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
                                 hint="run: python clambake.py register --project NAME --dir DIR")
-        return touch(me)
+        # CLAMBAKE_INSTANCE is left over from before a deregister: this session's key still finds it
     session = os.environ.get(ENV_SESSION) or None
     try:
         cwd = real_dir(os.getcwd())
@@ -444,7 +456,7 @@ def whoami(args, required=True):
              "FROM clambake.instances i "
              "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
              "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
-             "       AND (%(sk)s::text IS NULL OR i.session_key IS NULL OR i.session_key = %(sk)s) "
+             "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              "       AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
              {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
@@ -490,8 +502,11 @@ def unread_count(me, cap=1000):
     return r["n"]
 
 
-def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False):
-    """Create my instance, or re-use the one of this session key (or --as).  -> (row, reused)."""
+def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
+                      keep_project=False):
+    """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
+    CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
+    -> (row, reused)."""
     host = socket.gethostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     with transaction():
@@ -501,20 +516,31 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
             q("SELECT pg_advisory_xact_lock(hashtext('clambake.session:' || %s))", (session,))
             existing = q("SELECT instance_id FROM clambake.instances WHERE session_key = %s "
                          "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
+        new_id = None
         if existing is None and explicit:
             existing = find_instance(explicit)
             if existing is None and explicit_required:
                 raise ClambakeError(f"instance {explicit!r} (--as) is not registered", REFUSED,
                                     hint="drop --as to register a new instance")
+            if existing is None and re.fullmatch(r"[a-z0-9][a-z0-9-]{2,60}", explicit):
+                # CLAMBAKE_INSTANCE names an instance that deregistered or was cleaned up: come back under
+                # the same id, so the shell's environment keeps pointing at this session
+                new_id = explicit
+        if existing is None and new_id is None and not session:
+            existing = q("SELECT instance_id FROM clambake.instances WHERE session_key IS NULL AND host = %s "
+                         "AND working_dir = %s AND last_heartbeat > now() - make_interval(secs => %s) "
+                         "ORDER BY last_heartbeat DESC LIMIT 1", (host, wd, live_window()), one=True)
         if existing is not None:
-            row = q("UPDATE clambake.instances SET project = %s, working_dir = %s, host = %s, pid = %s, "
+            row = q("UPDATE clambake.instances SET project = CASE WHEN %s THEN project ELSE %s END, "
+                    "working_dir = %s, host = %s, pid = %s, "
                     "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
                     "session_key = coalesce(%s, session_key), last_heartbeat = now() "
                     "WHERE instance_id = %s RETURNING instance_id, started_at, hook_seen_at",
-                    (project, wd, host, pid, model, task, session, existing["instance_id"]), one=True)
+                    (keep_project, project, wd, host, pid, model, task, session, existing["instance_id"]),
+                    one=True)
             return row, True
-        for _ in range(8):
-            iid = new_instance_id(project)
+        for attempt in range(8):
+            iid = new_id if new_id and attempt == 0 else new_instance_id(project)
             row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
                     "status, session_key, host, pid) VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) "
                     "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at, hook_seen_at",
@@ -778,13 +804,16 @@ def cmd_send(args):
     me = whoami(args)
     parent = None
     if reply_to:
-        parent = q("SELECT m.id, m.from_instance, m.from_project, EXISTS (SELECT 1 FROM clambake.instances i "
+        parent = q("SELECT m.id, m.from_instance, m.from_project, m.target_kind, m.to_target, "
+                   "EXISTS (SELECT 1 FROM clambake.instances i "
                    "WHERE i.instance_id = m.from_instance) AS sender_exists FROM clambake.messages m WHERE m.id = %s",
                    (reply_to,), one=True)
         if parent is None:
             raise ClambakeError(f"message #{reply_to} not found (--reply-to)", REFUSED)
     if args.to:
         kind, target = resolve_target(args.to, args.force)
+    elif parent and parent["from_instance"] == me["instance_id"]:   # a follow-up to my own message
+        kind, target = parent["target_kind"], parent["to_target"]
     elif parent and parent["from_instance"] and parent["sender_exists"]:
         kind, target = "instance", parent["from_instance"]
     elif parent and parent["from_project"]:   # the asker has left: its project's next session gets the answer
@@ -792,6 +821,9 @@ def cmd_send(args):
         note(f"{parent['from_instance'] or 'the sender'} is no longer registered; replying to its project {target}")
     else:
         kind, target = "all", ALL_MARK
+    if kind == "instance" and target == me["instance_id"]:
+        raise ClambakeError(f"{target} is you: senders never receive their own messages", REFUSED,
+                            hint="name another instance, a project or @all (see status)")
     msg_ttl = ttl or DEFAULT_MESSAGE_TTL
     claim_ttl = ttl or DEFAULT_CLAIM_TTL
     iid, project = me["instance_id"], me["project"]
@@ -872,10 +904,13 @@ def take_claim(me, resource, reason, ttl, force):
             raise ClambakeError(
                 f"{resource} is claimed by {row['instance_id']}" + (f" ({held['project']})" if held else "")
                 + f"{age}: {one_line(row['reason'], 80)}{expires}", REFUSED,
-                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 600; or ask them: "
+                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
                      f"python clambake.py send --to {row['instance_id']} --type request --subject ...")
         q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
           "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
+        # the previous holder's blocker on this resource is over
+        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %(h)s AND resource = %(r)s "
+          "AND message_type = 'blocker' AND resolved_at IS NULL", dict(p, h=row["instance_id"]))
         return row if row["unexpired"] else None
     raise ClambakeError(f"{resource} changed hands repeatedly while claiming; try again", REFUSED)
 
@@ -1064,7 +1099,7 @@ def cmd_check(args):
 def cmd_wait(args):
     """Block until an unread message for me (or, with --resource, until it is free)."""
     import select
-    timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 300.0
+    timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
     resource = norm_resource(args.resource) if args.resource else None
     me = whoami(args, required=resource is None)
@@ -1143,9 +1178,15 @@ SECRET_PATTERNS = [
     ("a JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("a URL with an embedded password",  # but not ${VAR}, <pw>, {pw} or ***
      r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?![$<{%]|\*+@)[^/\s@]+@"),
+    ("a bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{20,}"),
+    ("a password on a command line", r"(?i)(?<!\S)--?(?:[a-z0-9]+-)*(?:password|passwd|secret|token|api-key)"
+                                     r"\s+(?![-<{$*])[^\s\"'<>]{3,}"),
     ("a password/secret assignment", (
-        r"(?i)\b(?:password|passwd|pwd|secret|client_secret|api[_-]?key|access[_-]?token|auth[_-]?token|token)"
-        r"\s*[=:]\s*[\"']?"
+        # also POSTGRES_PASSWORD=..., PGPASSWORD=..., "db_password": "...", --password=value
+        r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_-]*?"
+        r"(?:password|passwd|pwd|secret|client_secret|secret_access_key|api[_-]?key|access[_-]?token"
+        r"|auth[_-]?token|token)"
+        r"[\"']?\s*[=:]\s*[\"']?"
         # not a placeholder, a code reference (os.environ[...], settings.X, getenv(...)) or prose ("see vault")
         r"(?![\s<{$*%(\[]|\.\.\.|x{3,}|\*\*\*|(?:none|null|nil|true|false|changeme|redacted|required|optional)\b"
         r"|(?:os|process|settings|config|env|self)\.|\w+(?:\.\w+)*[(\[]"
@@ -1624,8 +1665,11 @@ def cmd_cleanup(args):
             rows = q(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} "
                      f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING {key}{extra}", p)
             n += len(rows)
-            if table == "clambake.instances":
+            if table == "clambake.instances" and rows:
                 removed_instances += [r["instance_id"] for r in rows]
+                # their open blockers end with them
+                q("UPDATE clambake.messages SET resolved_at = now() WHERE message_type = 'blocker' "
+                  "AND resolved_at IS NULL AND from_instance = ANY(%s)", ([r["instance_id"] for r in rows],))
             if len(rows) < batch:
                 break
         counts[name] = n
@@ -1745,7 +1789,11 @@ def cmd_hook(args):
         finally:
             os._exit(0)
 
-    timer = threading.Timer(float(os.environ.get("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S)), give_up)
+    try:
+        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), 60.0)
+    except ClambakeError:
+        deadline = HOOK_DEADLINE_S
+    timer = threading.Timer(deadline, give_up)
     timer.daemon = True
     timer.start()
     try:
@@ -1795,7 +1843,8 @@ def hook_register(data, session):
     model = one_line(model, MAX_NAME) if model else None
     project = project_from_dir(wd)
     explicit = os.environ.get(ENV_INSTANCE) if not session else None
-    row, _ = register_instance(project, wd, None, model, session, explicit)
+    # resume / clear / compact: keep the project the session may have chosen with `register --project`
+    row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
     return hook_me(session) if session else find_instance(row["instance_id"])
 
 
@@ -1867,10 +1916,14 @@ def build_briefing(me, cap, source="startup"):
     claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at", {"live": live})
     if claims:
         b.add(f"Active claims ({len(claims)}), exclusive until done/expiry:", required=True)
+        compact = len(claims) > 20
         for c in claims:
             who = "you" if c["instance_id"] == iid else f"{c['instance_id']} ({c['project']})"
-            b.add(f"- {c['resource']}: {who}, {ago(c['age'])}, expires in {span(c['expires_in'])}: "
-                  f"{one_line(c['reason'], 60)}", required=True)
+            if compact:
+                b.add(f"- {c['resource']}: {who}, {ago(c['age'])}: {one_line(c['reason'], 30)}", required=True)
+            else:
+                b.add(f"- {c['resource']}: {who}, {ago(c['age'])}, expires in {span(c['expires_in'])}: "
+                      f"{one_line(c['reason'], 60)}", required=True)
     open_blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
                       "ORDER BY m.created_at", {"live": live, "me": iid})
     if open_blockers:
@@ -1905,9 +1958,6 @@ def build_briefing(me, cap, source="startup"):
         hidden = sum(1 for m in msgs if m["id"] not in shown)
         if hidden:
             b.add(f"  ({hidden} more unread: {script_cmd()} inbox)", required=True)
-    if shown:
-        q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
-          "ON CONFLICT DO NOTHING", (shown, iid))
     others = q("SELECT instance_id, project, current_task, status, "
                "extract(epoch FROM now() - last_heartbeat)::float AS hb_age, count(*) OVER () AS total "
                "FROM clambake.instances WHERE instance_id <> %s AND last_heartbeat > now() - "
@@ -1938,7 +1988,17 @@ def build_briefing(me, cap, source="startup"):
         for r in glob:
             b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 80)}")
     tail = more + (f" ({b.dropped} lines left out for size)" if b.dropped else "")
-    return b.text() + "\n" + tail
+    text = b.text()
+    if len(text) + 1 + len(tail) > cap:
+        # only required lines (claims, open blockers, unread blockers) can get here: keep the cap anyway
+        cut = text[: max(0, cap - len(tail) - 60)]
+        text = cut[: cut.rfind("\n") + 1] + "(briefing cut to its size cap: run status and inbox for the rest)"
+    # mark read only what the agent was actually shown
+    seen = [mid for mid in shown if f"#{mid} " in text or mid in above]
+    if seen:
+        q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
+          "ON CONFLICT DO NOTHING", (seen, iid))
+    return text + "\n" + tail
 
 
 def hook_prompt(data, session, args):
@@ -2019,8 +2079,13 @@ def hook_pre_tool(data, session, args):
     tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
     if tool != "Bash" and tool not in FILE_TOOLS:
         return
-    p = {"live": live_window(), "sk": session}
-    claims = q(CLAIMS_SQL + " AND i.session_key IS DISTINCT FROM %(sk)s ORDER BY c.claimed_at", p)
+    p = {"live": live_window(), "sk": session, "thr": env_duration(ENV_HOOK_THROTTLE, 60)}
+    # a long autonomous turn has no prompts: every tool call keeps the session live (throttled), so its
+    # claims are not taken from it mid-operation.  One round trip with the claims query.
+    claims = q("WITH beat AS (UPDATE clambake.instances SET last_heartbeat = now(), hook_beat_at = now() "
+               "  WHERE %(sk)s::text IS NOT NULL AND session_key = %(sk)s "
+               "  AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1) "
+               + CLAIMS_SQL + " AND i.session_key IS DISTINCT FROM %(sk)s ORDER BY c.claimed_at", p)
     if not claims:
         return
     me = hook_me(session) if session else None
@@ -2034,7 +2099,7 @@ def hook_pre_tool(data, session, args):
         reason = (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}: "
                   f"{one_line(c['reason'], 100)} (expires in {span(c['expires_in'])}). "
                   f"Check: {script_cmd()} check {quote_arg(c['resource'])} ; wait for it: {script_cmd()} wait "
-                  f"--resource {quote_arg(c['resource'])} --timeout 600 ; or ask the holder: {script_cmd()} send "
+                  f"--resource {quote_arg(c['resource'])} --timeout 110s ; or ask the holder: {script_cmd()} send "
                   f"--to {c['instance_id']} --type request --subject \"...\"")
         hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
         return
@@ -2205,7 +2270,7 @@ COMMANDS = [
     ("inbox", "my unread messages, most urgent first (marks them read)", "inbox"),
     ("read", "one message in full, with its thread", "read 42"),
     ("check", "is a resource free? exit 0 free, 1 held by someone else", "check docker"),
-    ("wait", "block until a message arrives or a resource is free", "wait --resource docker --timeout 10m"),
+    ("wait", "block until a message arrives or a resource is free", "wait --resource docker --timeout 110s"),
     ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
     ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
     ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
@@ -2325,7 +2390,8 @@ def build_parser(only=None):
 
     sp = add("wait", cmd_wait)
     sp.add_argument("--resource", "-r", help="wait until this resource is free instead")
-    sp.add_argument("--timeout", default="300", help="give up after this long (default 300s): exit 1")
+    sp.add_argument("--timeout", default="110", help="give up after this long (default 110s, under Claude Code's "
+                                                     "2-minute Bash limit): exit 1")
     sp.add_argument("--poll", help=argparse.SUPPRESS)
     sp.add_argument("--limit", type=int, default=20, help=argparse.SUPPRESS)
 
@@ -2430,6 +2496,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         sys.stderr.write("clambake: interrupted\n")
         return REFUSED
+    except BrokenPipeError:          # output piped into `head` and the like: not an error
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return OK
     except Exception as e:
         if os.environ.get(ENV_DEBUG) == "1":
             raise

@@ -361,6 +361,26 @@ CREATE INDEX IF NOT EXISTS session_log_project_idx ON clambake.session_log (proj
 CREATE INDEX IF NOT EXISTS session_log_instance_idx ON clambake.session_log (instance_id, created_at DESC);
 
 ---------------------------------------------------------------------------
+-- Project names are normalised everywhere (lower case, runs of white space to
+-- '-', trimmed), as clambake.py does with every name it is given.  The
+-- original tool stored them as typed ("Doc DB v2"); normalise those rows so
+-- that old memories, log rows and messages are found under the new name.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION clambake.norm_project(name text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+$$ SELECT lower(regexp_replace(regexp_replace(name, '^\s+|\s+$', '', 'g'), '\s+', '-', 'g')) $$;
+UPDATE clambake.instances SET project = clambake.norm_project(project)
+ WHERE project IS DISTINCT FROM clambake.norm_project(project);
+UPDATE clambake.project_memory SET project = clambake.norm_project(project)
+ WHERE project IS DISTINCT FROM clambake.norm_project(project);
+UPDATE clambake.session_log SET project = clambake.norm_project(project)
+ WHERE project IS DISTINCT FROM clambake.norm_project(project);
+UPDATE clambake.messages SET from_project = clambake.norm_project(from_project)
+ WHERE from_project IS DISTINCT FROM clambake.norm_project(from_project);
+UPDATE clambake.messages SET to_target = clambake.norm_project(to_target)
+ WHERE target_kind = 'project' AND to_target IS DISTINCT FROM clambake.norm_project(to_target);
+
+---------------------------------------------------------------------------
 -- notifications for `wait`: a small namespaced payload on channel clambake
 ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION clambake.notify_message() RETURNS trigger

@@ -165,6 +165,11 @@ def test_other_session_key_is_never_picked_up(db, cb, tmp_path):
 def test_several_instances_in_one_directory_note_the_choice(db, cb, sql, tmp_path):
     (d,) = make_dirs(tmp_path, "same")
     first = register(cb, d, "--project", "same")
+    # registering again from the same directory without a session key re-uses the live instance
+    assert register(cb, d, "--project", "same") == first
+    # once it is stale, a new registration makes a new instance; then both are live again
+    sql("UPDATE clambake.instances SET last_heartbeat = now() - interval '31 minutes' WHERE instance_id = %s",
+        (first,))
     second = register(cb, d, "--project", "same")
     assert first != second
     sql("UPDATE clambake.instances SET last_heartbeat = now() - interval '1 minute' WHERE instance_id = %s",
