@@ -243,6 +243,7 @@ def note(text):
 # --------------------------------------------------------------------------
 
 _conn = None
+_pooled = {"set_local": None}      # behind a pooler that refuses startup options (see connect)
 
 
 def conn_params():
@@ -313,11 +314,12 @@ def connect(timeout=None):
         except psycopg2.OperationalError as e:
             if "unsupported startup parameter" not in str(e):
                 raise
-            # a connection pooler (PgBouncer) refuses startup options: set the timeouts once connected
+            # A connection pooler (PgBouncer) refuses startup options.  A session-level SET would stay on
+            # the pooled server connection and reach other clients, so every statement runs in a short
+            # transaction that sets the timeouts with SET LOCAL instead.
             del kw["options"]
             _conn = psycopg2.connect(dsn or "", **kw)
-            _conn.autocommit = True
-            _conn.cursor().execute("; ".join(f"SET {k} = {int(v)}" for k, v in settings.items()))
+            _pooled["set_local"] = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
     except psycopg2.ProgrammingError as e:
         # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
         reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) < 2 else '"..."',
@@ -351,6 +353,7 @@ def connect(timeout=None):
 
 def close_conn():
     global _conn
+    _pooled["set_local"] = None
     if _conn is not None:
         try:
             _conn.close()
@@ -361,7 +364,11 @@ def close_conn():
 
 def q(sql, params=None, one=False):
     """Run one statement; return list of dict rows (or one dict / None)."""
-    cur = connect().cursor()
+    conn = connect()
+    if _pooled["set_local"] and conn.autocommit:
+        with transaction():          # behind a pooler: a short transaction carries the timeouts
+            return q(sql, params, one)
+    cur = conn.cursor()
     cur.execute(sql, params)
     if cur.description is None:
         return None
@@ -378,6 +385,8 @@ class transaction:
     def __enter__(self):
         c = connect()
         c.autocommit = False
+        if _pooled["set_local"]:
+            c.cursor().execute(_pooled["set_local"])
         return c
 
     def __exit__(self, exc_type, exc, tb):
@@ -2311,6 +2320,27 @@ def command_in(argv):
     return None
 
 
+TEXT_OPTIONS = ("--search", "-s", "--subject", "--body", "-b", "--content", "-c", "--summary", "--title",
+                "--task", "-t")
+
+
+def glue_dash_values(argv):
+    """`recall --search -docker` (exclude a word) or `--subject "-1 failing test"`: a text value that
+    starts with '-' would look like an option to argparse; pass it as --search=-docker instead."""
+    out, i = [], 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if (a in TEXT_OPTIONS and nxt is not None and nxt.startswith("-") and nxt != "-"
+                and not re.fullmatch(r"--[A-Za-z][A-Za-z-]*|-[A-Za-z]", nxt)):
+            out.append(f"{a}={nxt}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def build_parser(only=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
     import argparse
@@ -2480,7 +2510,7 @@ def main(argv=None):
         sys.stderr.reconfigure(errors="replace")
     except (AttributeError, ValueError):
         pass
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = glue_dash_values(list(sys.argv[1:] if argv is None else argv))
     try:
         try:
             args = build_parser(command_in(argv)).parse_args(argv)

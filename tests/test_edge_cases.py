@@ -219,3 +219,18 @@ def test_absurd_durations_are_bad_input_before_any_sql(cb):
                  ("wait", "--timeout", "4000d")):
         res = cb(*argv, env=env)
         assert res.code == 2 and "3650d" in res.err, (argv, res)
+
+
+def test_text_values_starting_with_a_dash(db, cb):
+    cb("remember", "--project", "p", "--type", "gotcha", "--title", "Docker restart breaks builds",
+       "--content", "restart docker only after a blocker")
+    cb("remember", "--project", "p", "--type", "gotcha", "--title", "Nginx restart is safe",
+       "--content", "reload instead of restart")
+    data = cb.json("recall", "--project", "p", "--search", "restart -docker")
+    assert [m["title"] for m in data["memories"]] == ["Nginx restart is safe"]
+    data = cb.json("recall", "--project", "p", "--search", "-docker")
+    assert [m["title"] for m in data["memories"]] == ["Nginx restart is safe"]
+    me = cb.json("register", "--project", "p", "--dir", "/tmp")["instance_id"]
+    other = cb.json("register", "--project", "q", "--dir", "/tmp/q-dir-that-need-not-exist")["instance_id"]
+    assert cb("send", "--to", "q", "--subject", "-1 tests failing after the merge", "--as", me).code == 0
+    assert "-1 tests failing" in cb("inbox", "--as", other).out
