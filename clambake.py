@@ -65,8 +65,8 @@ ALL_MARK = "@all"
 ALL_DELAY_S = 600            # @all messages older than registration - 10 min are not delivered
 DEFAULT_MESSAGE_TTL = 24 * 3600
 DEFAULT_CLAIM_TTL = 2 * 3600
-PRIORITY_SQL = ("CASE m.message_type WHEN 'blocker' THEN 0 WHEN 'warning' THEN 1 "
-                "WHEN 'request' THEN 2 ELSE 3 END")
+PRIORITY_SQL = ("CASE WHEN m.message_type = 'blocker' AND m.resolved_at IS NULL THEN 0 "
+                "WHEN m.message_type = 'warning' THEN 1 WHEN m.message_type = 'request' THEN 2 ELSE 3 END")
 
 
 class ClambakeError(Exception):
@@ -446,15 +446,21 @@ def whoami(args, required=True):
     """Resolve 'me' (DESIGN §4).  Returns an instance dict, or None when not required."""
     flag = getattr(args, "as_", None)
     explicit = flag or os.environ.get(ENV_INSTANCE)
+    own_key = os.environ.get(ENV_SESSION) or None
     if explicit:
         me = find_instance(explicit)
-        if me is not None:
+        # --as is obeyed; an inherited CLAMBAKE_INSTANCE only when it is this session's instance (a Claude
+        # session started from a terminal that exported its id must not act as that terminal)
+        if me is not None and (flag or not own_key or me["session_key"] == own_key):
             return touch(me)
-        if flag or not os.environ.get(ENV_SESSION):
+        if me is None and (flag or not own_key):
             src = "--as" if flag else ENV_INSTANCE
+            if not flag and not required:       # e.g. `check`: carry on unregistered, but say why
+                note(f"note: {ENV_INSTANCE}={explicit} is not registered (ignored)")
+                return None
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
                                 hint="run: python clambake.py register --project NAME --dir DIR")
-        # CLAMBAKE_INSTANCE is left over from before a deregister: this session's key still finds it
+        # CLAMBAKE_INSTANCE left over from before a deregister, or another session's: the key decides
     session = os.environ.get(ENV_SESSION) or None
     try:
         cwd = real_dir(os.getcwd())
@@ -528,10 +534,13 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
         new_id = None
         if existing is None and explicit:
             existing = find_instance(explicit)
+            if existing is not None and session and not explicit_required and existing["session_key"] != session:
+                existing = None        # an inherited CLAMBAKE_INSTANCE of another session or terminal
+                explicit = None
             if existing is None and explicit_required:
                 raise ClambakeError(f"instance {explicit!r} (--as) is not registered", REFUSED,
                                     hint="drop --as to register a new instance")
-            if existing is None and re.fullmatch(r"[a-z0-9][a-z0-9-]{2,60}", explicit):
+            if existing is None and explicit and re.fullmatch(r"[a-z0-9][a-z0-9-]{2,60}", explicit):
                 # CLAMBAKE_INSTANCE names an instance that deregistered or was cleaned up: come back under
                 # the same id, so the shell's environment keeps pointing at this session
                 new_id = explicit
@@ -902,6 +911,9 @@ def take_claim(me, resource, reason, ttl, force):
         if row["instance_id"] == me["instance_id"]:
             q("UPDATE clambake.claims SET reason = %(reason)s, expires_at = now() + make_interval(secs => %(ttl)s) "
               "WHERE resource = %(r)s", p)
+            # a renewal: the new blocker message replaces my earlier ones for this resource
+            q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %(me)s AND resource = %(r)s "
+              "AND message_type = 'blocker' AND resolved_at IS NULL", p)
             return None
         alive = q("SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE instance_id = %(h)s "
                   "AND last_heartbeat > now() - make_interval(secs => %(live)s)) AS alive",
@@ -1186,7 +1198,8 @@ SECRET_PATTERNS = [
     ("a Google API key", r"\bAIza[0-9A-Za-z_-]{35}"),
     ("a JSON web token", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     ("a URL with an embedded password",  # but not ${VAR}, <pw>, {pw} or ***
-     r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:(?![$<{%]|\*+@)[^/\s@]+@"),
+     r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]+:"
+     r"(?![$<{%]|\*+@|x{3,}@|\.{3}@|(?:changeme|redacted|password|secret)@)[^/\s@]+@"),
     ("a bearer token", r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{20,}"),
     ("a password on a command line", r"(?i)(?<!\S)--?(?:[a-z0-9]+-)*(?:password|passwd|secret|token|api-key)"
                                      r"\s+(?![-<{$*])[^\s\"'<>]{3,}"),
@@ -1374,11 +1387,12 @@ def search_memories(where, p, query, limit):
     # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
     # 0.44 against "docker compose"); this fallback only runs when full text found nothing, and ranks by
     # similarity, so a looser cut finds the entry without burying it.  (A placeholder without pg_trgm.)
-    q("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", (str(FUZZY_WORD_THRESHOLD),))
-    rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
-             f"(clambake.fuzzy_match(mem.title, %(q)s) OR clambake.fuzzy_word_match(%(q)s, mem.title)) "
-             f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), clambake.fuzzy_word_sim(%(q)s, mem.title)) "
-             f"DESC, mem.updated_at DESC LIMIT %(lim)s", p)
+    with transaction():       # the looser cut is local to this transaction (nothing left on the connection)
+        q("SELECT set_config('pg_trgm.word_similarity_threshold', %s, true)", (str(FUZZY_WORD_THRESHOLD),))
+        rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
+                 f"(clambake.fuzzy_match(mem.title, %(q)s) OR clambake.fuzzy_word_match(%(q)s, mem.title)) "
+                 f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), "
+                 f"clambake.fuzzy_word_sim(%(q)s, mem.title)) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
     if rows:
         return rows, rows[0]["total"], "fuzzy"
     rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
@@ -1551,8 +1565,10 @@ def cmd_log(args):
     summary = read_text_arg(args.summary, "summary", 4000)
     summary = check_text(summary, "summary", 4000, required=True)
     files = split_list(args.files) or []
-    if len(files) > MAX_FILES:
-        raise ClambakeError(f"at most {MAX_FILES} files", USAGE)
+    if len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files):
+        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
+    if args.project is not None:
+        check_text(norm_project(args.project), "project", MAX_NAME, required=True)
     me = whoami(args, required=False)
     project = norm_project(args.project) if args.project else (me["project"] if me else None)
     row = q("INSERT INTO clambake.session_log (instance_id, project, action, summary, files_modified) "
@@ -1569,6 +1585,9 @@ def cmd_history(args):
     if args.limit < 1 or args.limit > 500:
         raise ClambakeError("--limit must be between 1 and 500", USAGE)
     where, p = ["TRUE"], {"lim": args.limit}
+    for value, what in ((args.project, "project"), (args.instance, "instance"), (args.action, "action")):
+        if value is not None:
+            check_text(value, what, MAX_NAME, required=True)
     if args.project:
         where.append("project = %(project)s")
         p["project"] = norm_project(args.project)
@@ -1821,8 +1840,12 @@ def cmd_hook(args):
         if os.environ.get(ENV_DEBUG) == "1":
             raise
         code, _, _ = classify(e)
-        if code in (UNREACHABLE, NO_SCHEMA):
+        if code == UNREACHABLE:
             say_coordination_off(event, session, "database unreachable")
+        elif code == NO_SCHEMA:
+            say_coordination_off(event, session, "schema missing: run clambake.py init")
+        elif getattr(e, "pgcode", None) in ("57014", "55P03"):
+            say_coordination_off(event, session, "database too slow")
     finally:
         timer.cancel()
         for k, v in saved_env.items():      # leave the environment as found (matters when run in-process)
@@ -1852,6 +1875,14 @@ def hook_register(data, session):
     model = one_line(model, MAX_NAME) if model else None
     project = project_from_dir(wd)
     explicit = os.environ.get(ENV_INSTANCE) if not session else None
+    if session and str(data.get("source") or "") == "clear" and hook_me(session) is None:
+        # after /clear: adopt the instance the cleared session handed over in this directory
+        q("UPDATE clambake.instances SET session_key = %(sk)s, last_heartbeat = now() WHERE instance_id = ("
+          " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
+          " AND host = %(host)s AND working_dir = %(wd)s "
+          " AND last_heartbeat > now() - make_interval(secs => %(live)s) "
+          " ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
+          {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
     # resume / clear / compact: keep the project the session may have chosen with `register --project`
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
     return hook_me(session) if session else find_instance(row["instance_id"])
@@ -1928,11 +1959,12 @@ def build_briefing(me, cap, source="startup"):
         compact = len(claims) > 20
         for c in claims:
             who = "you" if c["instance_id"] == iid else f"{c['instance_id']} ({c['project']})"
+            ref = f" (#{c['message_id']})" if c["message_id"] else ""
             if compact:
-                b.add(f"- {c['resource']}: {who}, {ago(c['age'])}: {one_line(c['reason'], 30)}", required=True)
+                b.add(f"- {c['resource']}: {who}, {ago(c['age'])}: {one_line(c['reason'], 30)}{ref}", required=True)
             else:
                 b.add(f"- {c['resource']}: {who}, {ago(c['age'])}, expires in {span(c['expires_in'])}: "
-                      f"{one_line(c['reason'], 60)}", required=True)
+                      f"{one_line(c['reason'], 60)}{ref}", required=True)
     open_blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
                       "ORDER BY m.created_at", {"live": live, "me": iid})
     if open_blockers:
@@ -1996,14 +2028,18 @@ def build_briefing(me, cap, source="startup"):
         b.add("Global notes:")
         for r in glob:
             b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 80)}")
-    tail = more + (f" ({b.dropped} lines left out for size)" if b.dropped else "")
-    text = b.text()
-    if len(text) + 1 + len(tail) > cap:
+    text, dropped = b.text(), b.dropped
+    note_cut = "(briefing cut to its size cap: run status and inbox for the rest)"
+    tail_room = len(more) + 40          # the footer, with its "(N lines left out for size)"
+    if len(text) + 1 + tail_room > cap:
         # only required lines (claims, open blockers, unread blockers) can get here: keep the cap anyway
-        cut = text[: max(0, cap - len(tail) - 60)]
-        text = cut[: cut.rfind("\n") + 1] + "(briefing cut to its size cap: run status and inbox for the rest)"
-    # mark read only what the agent was actually shown
-    seen = [mid for mid in shown if f"#{mid} " in text or mid in above]
+        cut = text[: max(0, cap - tail_room - len(note_cut) - 2)]
+        cut = cut[: cut.rfind("\n") + 1]
+        dropped += text.count("\n") - cut.count("\n") + 1
+        text = cut + note_cut
+    tail = more + (f" ({dropped} lines left out for size)" if dropped else "")
+    # mark read only what the agent was actually shown (claim lines name their blocker as "(#id)")
+    seen = [mid for mid in shown if re.search(rf"#{mid}\b", text)]
     if seen:
         q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
           "ON CONFLICT DO NOTHING", (seen, iid))
@@ -2033,20 +2069,26 @@ def hook_prompt(data, session, args):
              f"  AND m.expires_at > now()) AS blockers", p, one=True)
     if not (news["unread"] or news["claims"] or news["blockers"]):
         return
-    lines, announced = [], set()
+    lines, announced = [], {}
     if news["claims"]:
         for c in q(CLAIMS_SQL + " AND c.instance_id <> %(me)s AND c.claimed_at > %(seen)s ORDER BY c.claimed_at "
                    "LIMIT 10", p):
-            lines.append(f"clambake: new claim: {claim_line(c)}")
-            announced.add(c["resource"])
+            lines.append(f"clambake: new claim: {claim_line(c)}" + (f" (#{c['message_id']})" if c["message_id"] else ""))
+            announced[c["resource"]] = len(lines) - 1
     if news["blockers"]:
         for m in q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
                    "AND m.created_at > %(seen)s ORDER BY m.created_at LIMIT 5", p):
             lines.append(f"clambake: new blocker #{m['id']} from {m['from_instance']}: {one_line(m['subject'], 90)}")
+            announced[m["id"]] = len(lines) - 1
     if news["unread"]:
         rows, remaining = fetch_inbox(me, 5)
         for m in rows:
-            if m["message_type"] == "blocker" and m["resource"] and m["resource"] in announced:
+            # a blocker already announced above (as a claim or a new blocker): add its body there, once
+            at = announced.get(m["id"] if not m["resource"] else m["resource"]) \
+                if m["message_type"] == "blocker" else None
+            if at is not None:
+                if m["body"]:
+                    lines[at] += f" -- {one_line(m['body'], 120)}"
                 continue
             lines.append(f"clambake: #{m['id']} {m['message_type']} from {m['from_instance'] or '?'}"
                          + (f" [{m['resource']}]" if m["resource"] else "") + f": {one_line(m['subject'], 90)}"
@@ -2058,6 +2100,35 @@ def hook_prompt(data, session, args):
         hook_output("UserPromptSubmit", "\n".join(lines))
 
 
+def shell_parts(command):
+    """Split a shell command line at ; & | && || and newlines outside quotes."""
+    parts, cur, quote, i = [], [], None, 0
+    while i < len(command):
+        ch = command[i]
+        if quote:
+            if ch == "\\" and quote == '"' and i + 1 < len(command):
+                cur.append(command[i:i + 2])
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\" and i + 1 < len(command):
+            cur.append(command[i:i + 2])
+            i += 2
+            continue
+        elif ch in ";&|\n":
+            parts.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return [p for p in parts if p.strip()]
+
+
 def resource_hits(resource, tool, tool_input):
     """Does this tool call touch `resource`?"""
     rx = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(resource) + r"(?![A-Za-z0-9_])", re.I)
@@ -2065,7 +2136,7 @@ def resource_hits(resource, tool, tool_input):
         command = str(tool_input.get("command") or "")
         # each part of a compound command on its own: clambake's own calls (check, wait, send ...) are
         # always allowed, but `clambake.py check docker; docker compose down` still touches docker
-        for part in re.split(r"&&|\|\||[;&|\n]", command):
+        for part in shell_parts(command):
             if "clambake.py" not in part and rx.search(part):
                 return True
         return False
@@ -2098,7 +2169,7 @@ def hook_pre_tool(data, session, args):
     if not claims:
         return
     me = hook_me(session) if session else None
-    explicit = os.environ.get(ENV_INSTANCE)
+    explicit = os.environ.get(ENV_INSTANCE) if not session else None
     mine = {me["instance_id"]} if me else set()
     if explicit:
         mine.add(explicit)
@@ -2114,10 +2185,22 @@ def hook_pre_tool(data, session, args):
         return
 
 
+CLEARED = "cleared:"     # session_key prefix of an instance handed over by /clear
+
+
 def hook_session_end(data, session, args):
     me = hook_me(session)
-    if me is not None:
-        deregister_instance(me, f"session ended ({one_line(data.get('reason') or 'exit', 40)})")
+    if me is None:
+        return
+    if str(data.get("reason") or "") == "clear":
+        # /clear: the work goes on in a new session (new session id) in the same directory.  Keep the
+        # instance, its claims, project and inbox for that session's start to adopt; if none comes, it
+        # goes stale like any silent instance.
+        q("UPDATE clambake.instances SET session_key = %s || session_key WHERE instance_id = %s",
+          (CLEARED, me["instance_id"]))
+        log_action(me["instance_id"], me["project"], "note", "session cleared (/clear): kept for the next session")
+        return
+    deregister_instance(me, f"session ended ({one_line(data.get('reason') or 'exit', 40)})")
 
 
 # install-hooks / uninstall-hooks

@@ -234,3 +234,104 @@ def test_text_values_starting_with_a_dash(db, cb):
     other = cb.json("register", "--project", "q", "--dir", "/tmp/q-dir-that-need-not-exist")["instance_id"]
     assert cb("send", "--to", "q", "--subject", "-1 tests failing after the merge", "--as", me).code == 0
     assert "-1 tests failing" in cb("inbox", "--as", other).out
+
+
+def test_clear_hands_the_instance_with_its_claims_to_the_next_session(db, cb, tmp_path):
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    hook(cb, "session-start", start(first, tmp_path))
+    env = {"CLAUDE_CODE_SESSION_ID": first}
+    iid = cb.json("register", "--project", "shop-api", "--dir", str(tmp_path), env=env)["instance_id"]
+    assert cb("send", "--type", "blocker", "--resource", "docker", "--subject", "rebuilding images",
+              env=env).code == 0
+    assert hook(cb, "session-end", {"session_id": first, "cwd": str(tmp_path), "reason": "clear"}).code == 0
+    ctx = context(hook(cb, "session-start", start(second, tmp_path, "clear")))
+    assert iid in ctx and "project shop-api" in ctx
+    after = {"CLAUDE_CODE_SESSION_ID": second}
+    assert cb.json("whoami", env=after)["instance_id"] == iid
+    assert cb("check", "docker", env=after).code == 0 and "held by you" in cb("check", "docker", env=after).out
+    # a plain exit still deregisters and releases
+    hook(cb, "session-end", {"session_id": second, "cwd": str(tmp_path), "reason": "prompt_input_exit"})
+    assert cb("check", "docker").out.startswith("docker: free")
+
+
+def test_briefing_leaves_unshown_claim_messages_unread(db, cb, sql, tmp_path):
+    holder = cb.json("register", "--project", "busy", "--dir", str(tmp_path / "h"))["instance_id"]
+    session = str(uuid.uuid4())
+    hook(cb, "session-start", start(session, tmp_path))
+    me = cb.json("whoami", env={"CLAUDE_CODE_SESSION_ID": session})["instance_id"]
+    for i in range(40):
+        cb("send", "--type", "blocker", "--resource", "res-%02d" % i, "--subject", "holding %d" % i, "--as", holder)
+    cb("send", "--to", me, "--type", "blocker", "--resource", "zz-late", "--subject", "late claim",
+       "--body", "important body", "--as", holder)
+    ctx = context(hook(cb, "session-start", start(session, tmp_path, "resume"),
+                       env={"CLAMBAKE_BRIEFING_MAX": "1000"}))
+    assert len(ctx) <= 1000 and "zz-late" not in ctx
+    assert "late claim" in cb("inbox", "--peek", "--limit", "100", env={"CLAUDE_CODE_SESSION_ID": session}).out
+
+
+def test_guard_allows_clambake_commands_with_quoted_separators(db, cb, tmp_path):
+    holder = cb.json("register", "--project", "h", "--dir", str(tmp_path / "h"))["instance_id"]
+    cb("send", "--type", "blocker", "--resource", "docker", "--subject", "rebuild", "--as", holder)
+    session = str(uuid.uuid4())
+    hook(cb, "session-start", start(session, tmp_path))
+
+    def pre(command):
+        return hook(cb, "pre-tool", {"session_id": session, "cwd": str(tmp_path), "hook_event_name": "PreToolUse",
+                                     "tool_name": "Bash", "tool_input": {"command": command}})
+    assert pre('python clambake.py send --to %s --type request --subject "tests & docker build waiting"'
+               % holder).out == ""
+    assert "deny" in pre('python clambake.py check docker; docker compose down').out
+    assert "deny" in pre('echo "a;b" && docker ps').out
+
+
+def test_resolved_and_renewed_blockers_do_not_crowd_the_inbox(db, cb, sql, tmp_path):
+    u1 = cb.json("register", "--project", "p", "--dir", str(tmp_path / "1"))["instance_id"]
+    u2 = cb.json("register", "--project", "p", "--dir", str(tmp_path / "2"))["instance_id"]
+    cb("send", "--to", u2, "--type", "request", "--subject", "please review", "--as", u1)
+    for i in range(3):
+        cb("send", "--type", "blocker", "--resource", "build", "--subject", "build %d" % i, "--as", u1)
+    open_ = sql("SELECT subject FROM clambake.messages WHERE message_type = 'blocker' AND resolved_at IS NULL")
+    assert open_ == [("build 2",)]            # renewals supersede the earlier copies
+    cb("send", "--type", "done", "--resource", "build", "--subject", "built", "--as", u1)
+    first = cb.json("inbox", "--limit", "1", "--as", u2)["messages"][0]
+    assert first["subject"] == "please review"
+
+
+def test_inherited_instance_variable_does_not_merge_sessions(db, cb, tmp_path):
+    term = cb.json("register", "--project", "term", "--dir", str(tmp_path))["instance_id"]
+    ids = set()
+    for key in ("s1", "s2"):
+        env = {"CLAMBAKE_INSTANCE": term, "CLAUDE_CODE_SESSION_ID": key}
+        ids.add(cb.json("register", "--project", "p-" + key, "--dir", str(tmp_path), env=env)["instance_id"])
+        assert cb.json("whoami", env=env)["project"] == "p-" + key
+    assert len(ids) == 2 and term not in ids
+    assert cb.json("whoami", "--as", term)["project"] == "term"
+
+
+def test_stale_instance_variable_does_not_turn_a_free_check_into_held(db, cb):
+    res = cb("check", "nothing-held", env={"CLAMBAKE_INSTANCE": "gone-1234"})
+    assert res.code == 0 and "free" in res.out and "gone-1234" in res.err
+
+
+def test_hooks_say_schema_missing(empty_db, cb, tmp_path):
+    ctx = context(hook(cb, "session-start", start(str(uuid.uuid4()), tmp_path)))
+    assert "schema missing" in ctx and "init" in ctx
+
+
+def test_prompt_hook_names_a_blocker_once_with_its_body(db, cb, tmp_path):
+    holder = cb.json("register", "--project", "h", "--dir", str(tmp_path / "h"))["instance_id"]
+    session = str(uuid.uuid4())
+    hook(cb, "session-start", start(session, tmp_path))
+    cb("send", "--type", "blocker", "--subject", "editing nginx config", "--body", "reload pending", "--as", holder)
+    cb("send", "--type", "blocker", "--resource", "docker", "--subject", "rebuild", "--body", "20 minutes",
+       "--as", holder)
+    ctx = context(hook(cb, "prompt", {"session_id": session, "cwd": str(tmp_path), "prompt": "go"}))
+    assert ctx.count("editing nginx config") == 1 and "reload pending" in ctx
+    assert ctx.count("rebuild") == 1 and "20 minutes" in ctx
+
+
+def test_log_and_history_check_their_limits_before_sql(cb):
+    env = {"CLAMBAKE_DSN": "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=1"}
+    assert cb("log", "--action", "note", "--summary", "x", "--project", "p" * 5000, env=env).code == 2
+    assert cb("log", "--action", "note", "--summary", "x", "--files", "f" * 5000, env=env).code == 2
+    assert cb("history", "--project", "p" * 5000, env=env).code == 2
