@@ -59,6 +59,7 @@ MAX_TASK = 500
 MAX_NAME = 100
 MAX_TAGS = 20
 MAX_FILES = 100
+MAX_PATH = 1000
 
 MAX_DURATION_S = 3650 * 86400
 ALL_MARK = "@all"
@@ -176,6 +177,15 @@ def check_text(value, what, limit, required=False):
     if len(value) > limit:
         raise ClambakeError(f"{what} is {len(value)} characters; the limit is {limit}", USAGE)
     return value
+
+
+def check_list(items, what, most, longest):
+    """A comma list (tags, files): at most `most` items of at most `longest` characters, no NUL."""
+    if len(items) > most or any(len(i) > longest for i in items):
+        raise ClambakeError(f"at most {most} {what} of at most {longest} characters", USAGE)
+    if any("\x00" in i for i in items):
+        raise ClambakeError(f"{what} contain a NUL byte", USAGE)
+    return items
 
 
 def check_choice(value, choices, what):
@@ -627,8 +637,7 @@ def deregister_instance(me, summary):
     """Remove an instance in one transaction: resolve its blockers, release its claims, log it.
     Returns the released resources."""
     with transaction():
-        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s "
-          "AND message_type = 'blocker' AND resolved_at IS NULL", (me["instance_id"],))
+        resolve_blockers([me["instance_id"]])
         released = sorted(r["resource"] for r in q("DELETE FROM clambake.claims WHERE instance_id = %s "
                                                    "RETURNING resource", (me["instance_id"],)))
         q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
@@ -912,8 +921,7 @@ def take_claim(me, resource, reason, ttl, force):
             q("UPDATE clambake.claims SET reason = %(reason)s, expires_at = now() + make_interval(secs => %(ttl)s) "
               "WHERE resource = %(r)s", p)
             # a renewal: the new blocker message replaces my earlier ones for this resource
-            q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %(me)s AND resource = %(r)s "
-              "AND message_type = 'blocker' AND resolved_at IS NULL", p)
+            resolve_blockers([me["instance_id"]], resource)
             return None
         alive = q("SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE instance_id = %(h)s "
                   "AND last_heartbeat > now() - make_interval(secs => %(live)s)) AS alive",
@@ -930,8 +938,7 @@ def take_claim(me, resource, reason, ttl, force):
         q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
           "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
         # the previous holder's blocker on this resource is over
-        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %(h)s AND resource = %(r)s "
-          "AND message_type = 'blocker' AND resolved_at IS NULL", dict(p, h=row["instance_id"]))
+        resolve_blockers([row["instance_id"]], resource)
         return row if row["unexpired"] else None
     raise ClambakeError(f"{resource} changed hands repeatedly while claiming; try again", REFUSED)
 
@@ -941,13 +948,19 @@ def release_claims(me, resource):
     if resource:
         rows = q("DELETE FROM clambake.claims WHERE instance_id = %s AND resource = %s RETURNING resource",
                  (me["instance_id"], resource))
-        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s AND message_type = 'blocker' "
-          "AND resolved_at IS NULL AND (resource = %s OR resource IS NULL)", (me["instance_id"], resource))
     else:
         rows = q("DELETE FROM clambake.claims WHERE instance_id = %s RETURNING resource", (me["instance_id"],))
-        q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = %s AND message_type = 'blocker' "
-          "AND resolved_at IS NULL", (me["instance_id"],))
+    resolve_blockers([me["instance_id"]], resource, with_unkeyed=True)
     return sorted(r["resource"] for r in rows)
+
+
+def resolve_blockers(instance_ids, resource=None, with_unkeyed=False):
+    """Mark these instances' open blockers resolved: all of them, or those on `resource` (plus, with
+    `with_unkeyed`, those naming no resource)."""
+    q("UPDATE clambake.messages SET resolved_at = now() WHERE from_instance = ANY(%(ids)s) "
+      "AND message_type = 'blocker' AND resolved_at IS NULL "
+      "AND (%(r)s::text IS NULL OR resource = %(r)s OR (%(unkeyed)s AND resource IS NULL))",
+      {"ids": list(instance_ids), "r": resource, "unkeyed": with_unkeyed})
 
 
 def quote_arg(s):
@@ -1254,14 +1267,8 @@ def cmd_remember(args):
     content = read_text_arg(args.content, "content", MAX_CONTENT)
     if content is None:
         raise ClambakeError("--content is required (use --content - to read standard input)", USAGE)
-    tags = [t.lower() for t in split_list(args.tags) or []]
-    files = split_list(args.files) or []
-    if len(tags) > MAX_TAGS or any(len(t) > MAX_NAME for t in tags):
-        raise ClambakeError(f"at most {MAX_TAGS} tags of at most {MAX_NAME} characters", USAGE)
-    if len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files):
-        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
-    if any("\x00" in t for t in tags):
-        raise ClambakeError("tags contain a NUL byte", USAGE)
+    tags = check_list([t.lower() for t in split_list(args.tags) or []], "tags", MAX_TAGS, MAX_NAME)
+    files = check_list(split_list(args.files) or [], "files", MAX_FILES, MAX_PATH)
     scope_flag = "global" if args.global_ else None
     types = GLOBAL_MEMORY_TYPES if scope_flag == "global" else PROJECT_MEMORY_TYPES
     if args.type is None:
@@ -1513,10 +1520,8 @@ def cmd_update_memory(args):
     status = check_choice(args.status, MEMORY_STATUSES, "status")
     tags = [t.lower() for t in split_list(args.tags)] if args.tags is not None else None
     files = split_list(args.files) if args.files is not None else None
-    if tags and (len(tags) > MAX_TAGS or any(len(t) > MAX_NAME or "\x00" in t for t in tags)):
-        raise ClambakeError(f"at most {MAX_TAGS} tags of at most {MAX_NAME} characters", USAGE)
-    if files and (len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files)):
-        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
+    check_list(tags or [], "tags", MAX_TAGS, MAX_NAME)
+    check_list(files or [], "files", MAX_FILES, MAX_PATH)
     mtype = args.type.strip().lower() if args.type else None
     if all(v is None for v in (title, content, status, tags, files, mtype)):
         raise ClambakeError("nothing to update: give --status, --title, --content, --tags, --files or --type", USAGE)
@@ -1564,9 +1569,7 @@ def cmd_log(args):
                             USAGE)
     summary = read_text_arg(args.summary, "summary", 4000)
     summary = check_text(summary, "summary", 4000, required=True)
-    files = split_list(args.files) or []
-    if len(files) > MAX_FILES or any(len(f) > 1000 or "\x00" in f for f in files):
-        raise ClambakeError(f"at most {MAX_FILES} files of at most 1000 characters", USAGE)
+    files = check_list(split_list(args.files) or [], "files", MAX_FILES, MAX_PATH)
     if args.project is not None:
         check_text(norm_project(args.project), "project", MAX_NAME, required=True)
     me = whoami(args, required=False)
@@ -1696,8 +1699,7 @@ def cmd_cleanup(args):
             if table == "clambake.instances" and rows:
                 removed_instances += [r["instance_id"] for r in rows]
                 # their open blockers end with them
-                q("UPDATE clambake.messages SET resolved_at = now() WHERE message_type = 'blocker' "
-                  "AND resolved_at IS NULL AND from_instance = ANY(%s)", ([r["instance_id"] for r in rows],))
+                resolve_blockers([r["instance_id"] for r in rows])
             if len(rows) < batch:
                 break
         counts[name] = n
@@ -1941,7 +1943,7 @@ def hook_session_start(data, session, args):
     raw_cap = os.environ.get(ENV_BRIEFING_MAX, "")
     cap = max(500, int(raw_cap)) if raw_cap.isdigit() else 6000
     text = build_briefing(me, cap, source=str(data.get("source") or "startup"))
-    q("UPDATE clambake.instances SET hook_seen_at = now(), hook_beat_at = now() WHERE instance_id = %s",
+    q("UPDATE clambake.instances SET hook_seen_at = now() WHERE instance_id = %s",
       (me["instance_id"],))
     hook_output("SessionStart", text)
 
@@ -2046,6 +2048,11 @@ def build_briefing(me, cap, source="startup"):
     return text + "\n" + tail
 
 
+# The hooks' throttled heartbeat, as a CTE to run in the same round trip as the hook's query.
+HOOK_BEAT_CTE = ("beat AS (UPDATE clambake.instances SET last_heartbeat = now() "
+                 "WHERE {who} AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1)")
+
+
 def hook_prompt(data, session, args):
     me = hook_me(session)
     if me is None:
@@ -2055,8 +2062,7 @@ def hook_prompt(data, session, args):
     throttle = env_duration(ENV_HOOK_THROTTLE, 60)
     p = dict(deliver_params(me), thr=throttle, seen=me["hook_seen_at"] or me["started_at"], live=live_window())
     # one round trip: heartbeat (throttled) and "is anything new since the last injection?"
-    news = q(f"WITH beat AS (UPDATE clambake.instances SET last_heartbeat = now(), hook_beat_at = now() "
-             f"  WHERE instance_id = %(me)s AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1) "
+    news = q(f"WITH {HOOK_BEAT_CTE.format(who='instance_id = %(me)s')} "
              f"SELECT (SELECT count(*) FROM beat) AS beat, "
              # a capped count, not EXISTS: for EXISTS the planner bets on finding a row early and scans
              # the whole table when everything is read (160 ms at a million messages)
@@ -2162,9 +2168,7 @@ def hook_pre_tool(data, session, args):
     p = {"live": live_window(), "sk": session, "thr": env_duration(ENV_HOOK_THROTTLE, 60)}
     # a long autonomous turn has no prompts: every tool call keeps the session live (throttled), so its
     # claims are not taken from it mid-operation.  One round trip with the claims query.
-    claims = q("WITH beat AS (UPDATE clambake.instances SET last_heartbeat = now(), hook_beat_at = now() "
-               "  WHERE %(sk)s::text IS NOT NULL AND session_key = %(sk)s "
-               "  AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1) "
+    claims = q("WITH " + HOOK_BEAT_CTE.format(who="%(sk)s::text IS NOT NULL AND session_key = %(sk)s") + " "
                + CLAIMS_SQL + " AND i.session_key IS DISTINCT FROM %(sk)s ORDER BY c.claimed_at", p)
     if not claims:
         return
