@@ -121,8 +121,8 @@ def span(seconds):
 
 
 def one_line(text, limit):
-    """Collapse whitespace and cut to `limit` characters with '...'."""
-    text = " ".join(str(text or "").split())
+    """Collapse whitespace, escape control characters (term_safe) and cut to `limit` characters."""
+    text = term_safe(" ".join(str(text or "").split()))
     return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
 
 
@@ -133,7 +133,32 @@ def norm_project(name):
 
 
 def norm_resource(name):
-    return " ".join((name or "").split()).lower()
+    """Resource names compare by what they look like: NFKC (full-width and compatibility forms),
+    format characters (zero-width space, soft hyphen, bidi marks) removed, every dash and minus sign
+    made '-', whitespace collapsed, lower case."""
+    import unicodedata
+    text = unicodedata.normalize("NFKC", name or "")
+    text = "".join("-" if unicodedata.category(ch) == "Pd" or ch == "\u2212" else ch
+                   for ch in text if unicodedata.category(ch) != "Cf")
+    return " ".join(text.split()).lower()
+
+
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def term_safe(text, multiline=False):
+    """Stored text (from other sessions) made safe for a terminal: C0 and C1 control characters (ESC,
+    BEL, CR, backspace...), DEL and bidirectional overrides become visible escapes like \\x1b.  With
+    `multiline` newlines and tabs are kept (a body shown in full); otherwise they are escaped too."""
+    if text is None:
+        return ""
+    text = str(text)
+    rx = _UNSAFE if multiline else _UNSAFE_LINE
+    if multiline:
+        text = text.replace("\r\n", "\n")
+    return rx.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
+                  else f"\\u{ord(m.group(0)):04x}", text)
 
 
 def split_list(text):
