@@ -20,7 +20,7 @@ import sys
 import time
 
 __version__ = "2.0.0"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -39,6 +39,8 @@ ENV_DEBUG = "CLAMBAKE_DEBUG"
 ENV_BRIEFING_MAX = "CLAMBAKE_BRIEFING_MAX"      # characters, default 6000
 ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool guard
 ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
+ENV_SWITCH = "CLAMBAKE"                         # "off": every hook is a silent no-op in this environment
+ENV_DELIVERY_INTERVAL = "CLAMBAKE_DELIVERY_INTERVAL"  # duration, default 10s: post-tool checks at most this often
 
 # enums
 INSTANCE_STATUSES = ("active", "idle", "busy", "shutting_down")
@@ -546,19 +548,24 @@ def live_others_summary(me_id, project, limit=5):
     return rows
 
 
-def unread_count(me, cap=1000):
+def unread_count(me, cap=1000, where="", params=None):
     r = q(f"SELECT count(*) AS n FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} "
-          f"{UNREAD_SQL} LIMIT %(cap)s) s", dict(deliver_params(me), cap=cap), one=True)
+          f"{UNREAD_SQL} {where} LIMIT %(cap)s) s", dict(deliver_params(me), cap=cap, **(params or {})), one=True)
     return r["n"]
 
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
-                      keep_project=False):
+                      keep_project=False, restore=None, client=None):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
+    `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
+    ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing.
     -> (row, reused)."""
     host = socket.gethostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
+    cpid, tdir = client or (None, None)
+    if restore:
+        project = restore["project"] or project
     with transaction():
         existing = None
         if session:
@@ -566,8 +573,8 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
             q("SELECT pg_advisory_xact_lock(hashtext('clambake.session:' || %s))", (session,))
             existing = q("SELECT instance_id FROM clambake.instances WHERE session_key = %s "
                          "ORDER BY last_heartbeat DESC LIMIT 1", (session,), one=True)
-        new_id = None
-        if existing is None and explicit:
+        new_id = restore["instance_id"] if restore else None
+        if existing is None and explicit and new_id is None:
             existing = find_instance(explicit)
             if existing is not None and session and not explicit_required and existing["session_key"] != session:
                 existing = None        # an inherited CLAMBAKE_INSTANCE of another session or terminal
@@ -587,20 +594,23 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
             row = q("UPDATE clambake.instances SET project = CASE WHEN %s THEN project ELSE %s END, "
                     "working_dir = %s, host = %s, pid = %s, "
                     "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
-                    "session_key = coalesce(%s, session_key), last_heartbeat = now() "
+                    "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
+                    "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir) "
                     "WHERE instance_id = %s RETURNING instance_id, started_at, hook_seen_at",
-                    (keep_project, project, wd, host, pid, model, task, session, existing["instance_id"]),
-                    one=True)
+                    (keep_project, project, wd, host, pid, model, task, session, cpid, tdir,
+                     existing["instance_id"]), one=True)
             return row, True
         for attempt in range(8):
             iid = new_id if new_id and attempt == 0 else new_instance_id(project)
             row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
-                    "status, session_key, host, pid) VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s) "
+                    "status, session_key, host, pid, client_pid, transcript_dir) "
+                    "VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s) "
                     "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at, hook_seen_at",
-                    (iid, project, wd, task, model, session, host, pid), one=True)
+                    (iid, project, wd, task, model, session, host, pid, cpid, tdir), one=True)
             if row:
                 log_action(row["instance_id"], project, "register",
-                           f"registered in {wd}" + (f": {task}" if task else ""))
+                           ("resumed" if restore and iid == restore["instance_id"] else "registered")
+                           + f" in {wd}" + (f": {task}" if task else ""))
                 return row, False
     raise ClambakeError("could not allocate a unique instance id; try again", REFUSED)
 
@@ -668,6 +678,17 @@ def deregister_instance(me, summary):
         q("DELETE FROM clambake.instances WHERE instance_id = %s", (me["instance_id"],))
         log_action(me["instance_id"], me["project"], "deregister",
                    summary + (f"; released {', '.join(released)}" if released else ""))
+    return released
+
+
+def end_session(me, summary):
+    """A Claude Code session ended: deregister its instance, and remember its id and project for
+    `claude --resume SESSION_ID`."""
+    released = deregister_instance(me, summary)
+    if me.get("session_key") and not me["session_key"].startswith(CLEARED):
+        q("INSERT INTO clambake.ended_sessions (session_key, instance_id, project) VALUES (%s, %s, %s) "
+          "ON CONFLICT (session_key) DO UPDATE SET instance_id = excluded.instance_id, "
+          "project = excluded.project, ended_at = now()", (me["session_key"], me["instance_id"], me["project"]))
     return released
 
 
@@ -740,9 +761,13 @@ def cmd_status(args):
                  "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
                  "ORDER BY created_at DESC LIMIT %s", (args.activity,)) if args.activity else []
     unread = unread_count(me) if me else None
+    off = hooks_off_state(me)
     if args.json:
         emit_json({
             "me": me["instance_id"] if me else None, "unread": unread, "live_total": total,
+            "hooks_off": {"env": off["env"], "projects": [{"project": r["project"], "set_by": r["set_by"],
+                                                           "age_s": round(r["age"], 1)} for r in off["projects"]],
+                          "sessions": [r["instance_id"] for r in off["sessions"]]},
             "instances": [{"instance_id": r["instance_id"], "project": r["project"], "task": r["current_task"],
                            "status": r["status"], "host": r["host"], "heartbeat_age_s": round(r["hb_age"], 1)}
                           for r in instances],
@@ -759,6 +784,12 @@ def cmd_status(args):
         emit(f"me: {me['instance_id']} ({me['project']}), unread {unread}")
     else:
         emit("me: not registered")
+    if off["env"] or off["projects"] or off["sessions"]:
+        emit("hooks off: " + "; ".join(
+            ([f"this environment ({ENV_SWITCH}=off)"] if off["env"] else [])
+            + [f"project {r['project']} ({ago(r['age'])}" + (f" by {r['set_by']})" if r["set_by"] else ")")
+               for r in off["projects"]]
+            + [f"session {r['instance_id']} ({ago(r['age'])})" for r in off["sessions"]]))
     emit(f"live instances: {total}")
     for r in instances:
         mark = "*" if me and r["instance_id"] == me["instance_id"] else " "
@@ -1023,15 +1054,16 @@ def message_line(m, body_chars=160):
     return line
 
 
-def fetch_inbox(me, limit, peek=False, include_read=False):
+def fetch_inbox(me, limit, peek=False, include_read=False, where="", params=None):
     """My messages, most urgent first.  Unless peek, marks them read (exactly once per recipient).
+    `where`: a further SQL condition on m (a named fragment, e.g. URGENT_SQL) with its `params`.
 
-    Returns (rows, remaining) where remaining counts unread ones not shown."""
-    p = dict(deliver_params(me), lim=limit)
-    unread_filter = "" if include_read else UNREAD_SQL
+    Returns (rows, remaining) where remaining counts unread ones (matching `where`) not shown."""
+    p = dict(deliver_params(me), lim=limit, **(params or {}))
+    unread_filter = ("" if include_read else UNREAD_SQL) + " " + where
     order = f"{PRIORITY_SQL}, m.created_at, m.id"
     count_sql = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
-                 f"LIMIT 1000) s)")
+                 f"{where} LIMIT 1000) s)")
     if peek:
         rows = q(f"SELECT {MESSAGE_COLS}, {count_sql} AS total, EXISTS (SELECT 1 FROM clambake.message_receipts r "
                  f"WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
@@ -1055,8 +1087,8 @@ def fetch_inbox(me, limit, peek=False, include_read=False):
         if rows and rows[0]["id"] is None:
             # nothing shown: cand was empty (nothing unread when the statement ran), or a concurrent call
             # of this instance showed them all first (then count what is left now)
-            return [], (0 if rows[0]["n_cand"] == 0 else unread_count(me))
-    total = rows[0]["total"] if rows else unread_count(me)
+            return [], (0 if rows[0]["n_cand"] == 0 else unread_count(me, where=where, params=params))
+    total = rows[0]["total"] if rows else unread_count(me, where=where, params=params)
     shown_unread = sum(1 for r in rows if not r["was_read"])
     return rows, max(0, total - shown_unread)
 
@@ -1155,13 +1187,29 @@ def cmd_check(args):
     return OK if held is None or mine else REFUSED
 
 
+def wait_result(kind, me, resource=None, reply_to=None, rows=(), remaining=0):
+    """`wait --json`: one shape whatever happened; `kind` is message, reply, free or timeout."""
+    return {"kind": kind, "instance_id": me["instance_id"] if me else None, "resource": resource,
+            "reply_to": reply_to, "messages": [message_dict(m, m.get("was_read", False)) for m in rows],
+            "remaining_unread": remaining}
+
+
 def cmd_wait(args):
-    """Block until an unread message for me (or, with --resource, until it is free)."""
+    """Block until an unread message for me (with --reply-to, a reply to that message; with --resource,
+    until it is free)."""
     import select
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
     resource = norm_resource(args.resource) if args.resource else None
+    reply_to = check_id(args.reply_to, "--reply-to") if args.reply_to else None
+    if resource and reply_to:
+        raise ClambakeError("wait takes --resource or --reply-to, not both", USAGE)
     me = whoami(args, required=resource is None)
+    if reply_to and q("SELECT 1 FROM clambake.messages WHERE id = %s", (reply_to,), one=True) is None:
+        raise ClambakeError(f"message #{reply_to} not found (--reply-to)", REFUSED)
+    # a reply already delivered (shown by a hook, say) still answers: read ones count too
+    replies = {"where": "AND m.reply_to = %(reply_to)s", "params": {"reply_to": reply_to},
+               "include_read": True} if reply_to else {}
     conn = connect()
     conn.cursor().execute("LISTEN clambake")
     deadline = time.monotonic() + timeout
@@ -1172,18 +1220,17 @@ def cmd_wait(args):
                 held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
                 if held is None or (me and held["instance_id"] == me["instance_id"]):
                     if args.json:
-                        emit_json({"resource": resource, "free": True})
+                        emit_json(wait_result("free", me, resource=resource))
                     else:
                         emit(f"{resource}: free")
                     return OK
                 wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
             else:
-                rows, remaining = fetch_inbox(me, args.limit)
+                rows, remaining = fetch_inbox(me, args.limit, **replies)
                 if rows:
                     if args.json:
-                        emit_json({"instance_id": me["instance_id"],
-                                   "messages": [message_dict(m, False) for m in rows],
-                                   "remaining_unread": remaining})
+                        emit_json(wait_result("reply" if reply_to else "message", me, reply_to=reply_to,
+                                              rows=rows, remaining=remaining))
                     else:
                         for m in rows:
                             emit(message_line(m))
@@ -1193,9 +1240,10 @@ def cmd_wait(args):
                 wake_in = poll
             left = deadline - time.monotonic()
             if left <= 0:
-                what = f"{resource} still held" if resource else "no new message"
+                what = f"{resource} still held" if resource else \
+                    f"no reply to #{reply_to}" if reply_to else "no new message"
                 if args.json:
-                    emit_json({"timeout": True, "resource": resource})
+                    emit_json(wait_result("timeout", me, resource=resource, reply_to=reply_to))
                 else:
                     emit(f"timeout after {span(timeout)}: {what}")
                 return REFUSED
@@ -1707,6 +1755,8 @@ def cmd_cleanup(args):
         ("expired claims", "clambake.claims", "resource", "expires_at <= now()"),
         ("messages", "clambake.messages", "id", "expires_at <= now()"),
         ("log rows", "clambake.session_log", "id", "created_at < now() - make_interval(secs => %(keep)s)"),
+        ("ended sessions", "clambake.ended_sessions", "session_key",
+         f"ended_at < now() - make_interval(secs => {ENDED_KEEP_S})"),
     ]
     counts = {}
     removed_instances = []
@@ -1750,11 +1800,25 @@ HOOK_EVENTS = {
     "session-start": ("SessionStart", None, 10),
     "prompt": ("UserPromptSubmit", None, 5),
     "pre-tool": ("PreToolUse", "Bash|Write|Edit|MultiEdit|NotebookEdit", 5),
+    "post-tool": ("PostToolUse", None, 5),
+    "stop": ("Stop", None, 5),
+    "subagent-start": ("SubagentStart", None, 5),
+    "cwd": ("CwdChanged", None, 5),
     "session-end": ("SessionEnd", None, 5),
 }
 HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it starts; with interpreter
                                # start-up the process ends within ~2 s even on a loaded machine
 FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
+OFF_WORDS = ("off", "0", "false", "no")
+# What PostToolUse delivers mid-turn (the rest waits for the next prompt): blockers and warnings, and
+# requests addressed to this instance.
+URGENT_SQL = ("AND (m.message_type IN ('blocker', 'warning') "
+              "OR (m.message_type = 'request' AND m.target_kind = 'instance'))")
+DIRECT_REQUEST_SQL = "AND m.message_type = 'request' AND m.target_kind = 'instance'"
+HANDOVER_WINDOW_S = 600        # /clear: the new session adopts a handover at most this old
+FORK_WINDOW_S = 120            # a new session id this soon after a resume in the same process is a fork
+ENDED_KEEP_S = 30 * 86400      # ended sessions remembered for `claude --resume` (cleanup drops older)
+CLEARED = "cleared:"           # session_key prefix of an instance handed over by /clear
 
 
 def hook_input():
@@ -1769,18 +1833,23 @@ def hook_input():
 _hook_state = {"lock": None, "printed": False}
 
 
-def hook_output(event, context=None, **extra):
-    """Print the hook's one JSON object (at most once per process, even if the fail-open timer fires)."""
-    out = {"hookEventName": event}
-    if context:
-        out["additionalContext"] = context
-    out.update(extra)
+def hook_output(event, context=None, top=None, **specific):
+    """Print the hook's one JSON object (at most once per process, even if the fail-open timer fires):
+    `hookSpecificOutput` (additionalContext and event fields) and top-level fields (`top`: decision,
+    reason, systemMessage)."""
+    out = dict(top or {})
+    if context or specific:
+        inner = {"hookEventName": event}
+        if context:
+            inner["additionalContext"] = context
+        inner.update(specific)
+        out["hookSpecificOutput"] = inner
     lock = _hook_state["lock"]
     if lock is not None:
         lock.acquire()
     try:
         if not _hook_state["printed"]:
-            emit_json({"hookSpecificOutput": out})
+            emit_json(out)
             sys.stdout.flush()
             _hook_state["printed"] = True
     finally:
@@ -1788,17 +1857,37 @@ def hook_output(event, context=None, **extra):
             lock.release()
 
 
-def off_marker(session):
+def session_marker(kind, session):
+    """A per-session state file in the temp directory (no database needed to read it)."""
     import hashlib
     import tempfile
     key = hashlib.sha1((session or "no-session").encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"clambake-off-{key}")
+    return os.path.join(tempfile.gettempdir(), f"clambake-{kind}-{key}")
+
+
+def off_marker(session):
+    return session_marker("off", session)
+
+
+def db_target():
+    """Where the hooks connect, for the human: host:port/db (user), never the password."""
+    dsn, kw = conn_params()
+    where = describe_target(dsn, kw)
+    user = kw.get("user")
+    if dsn:
+        try:
+            from psycopg2.extensions import parse_dsn
+            user = parse_dsn(dsn).get("user")
+        except Exception:
+            pass
+    return where + (f" (user {user})" if user else "") + (" from CLAMBAKE_DSN" if dsn else "")
 
 
 def say_coordination_off(event, session, reason):
-    """Tell the agent once per session that coordination is off (database down)."""
-    if event not in ("SessionStart", "UserPromptSubmit"):
-        return
+    """Tell the agent and the human (systemMessage), once per session, that coordination is off and
+    what to check."""
+    if event in ("SessionEnd", "CwdChanged"):
+        return                          # nobody to tell: the session is ending / nothing is shown
     marker = off_marker(session)
     if os.path.exists(marker):
         return
@@ -1807,7 +1896,16 @@ def say_coordination_off(event, session, reason):
             f.write(reason)
     except OSError:
         pass
-    hook_output(event, f"clambake: coordination is off for now ({reason}); other sessions cannot see this one.")
+    try:
+        where = db_target()
+    except Exception:
+        where = "the configured database"
+    human = (f"clambake: coordination is off ({reason}; {where}). Check that Postgres runs there and that "
+             f"Claude Code's environment (or the settings file's \"env\") has the right CLAMBAKE_DSN or "
+             f"CLAMBAKE_DB_HOST/PORT/NAME/USER; {ENV_SWITCH}=off silences the hooks.")
+    agent = (f"clambake: coordination is off for now ({reason}); other sessions cannot see this one."
+             if event in ("SessionStart", "UserPromptSubmit", "PostToolUse") else None)
+    hook_output(event, agent, top={"systemMessage": human})
 
 
 def clear_off_marker(session):
@@ -1822,14 +1920,46 @@ def script_cmd():
     return f"python {os.path.abspath(__file__)}"
 
 
+def post_tool_due(data, session):
+    """PostToolUse runs after every tool call: check the database at most every
+    CLAMBAKE_DELIVERY_INTERVAL (default 10s) per session, or at once when the cwd changed.  Decided by
+    one temp file's age and content, without a connection."""
+    try:
+        interval = env_duration(ENV_DELIVERY_INTERVAL, 10)
+    except ClambakeError:
+        interval = 10
+    path = session_marker("post", session)
+    cwd = str(data.get("cwd") or "")
+    try:
+        st = os.stat(path)
+        if time.time() - st.st_mtime < interval:
+            with open(path, encoding="utf-8") as f:
+                if f.read() == cwd:
+                    return False
+    except OSError:
+        pass
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(cwd)
+    except OSError:
+        pass
+    return True
+
+
 def cmd_hook(args):
     """Run one hook; whatever happens, exit 0 within HOOK_DEADLINE_S (fail open)."""
     import threading
     event = HOOK_EVENTS[args.event][0]
     data = hook_input()
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS:
+        return OK                       # CLAMBAKE=off: no database, no output
     session = str(data.get("session_id") or os.environ.get(ENV_SESSION) or "") or None
-    if args.event == "pre-tool" and os.environ.get(ENV_GUARD, "").lower() in ("off", "0", "false", "no"):
+    if args.event == "pre-tool" and os.environ.get(ENV_GUARD, "").lower() in OFF_WORDS:
         return OK
+    if args.event == "post-tool" and not post_tool_due(data, session):
+        return OK
+    if args.event == "stop" and data.get("stop_hook_active"):
+        return OK                       # already continuing because of a Stop hook: never loop
     saved_env = {k: os.environ.get(k) for k in (ENV_SESSION, ENV_STATEMENT_TIMEOUT)}
     if session:
         os.environ[ENV_SESSION] = session
@@ -1855,9 +1985,10 @@ def cmd_hook(args):
         os.environ.setdefault(ENV_STATEMENT_TIMEOUT, "1.5s")
         connect(timeout=2)
         func = {"session-start": hook_session_start, "prompt": hook_prompt, "pre-tool": hook_pre_tool,
-                "session-end": hook_session_end}[args.event]
+                "post-tool": hook_post_tool, "stop": hook_stop, "subagent-start": hook_subagent_start,
+                "cwd": hook_cwd, "session-end": hook_session_end}[args.event]
         func(data, session, args)
-        if args.event == "session-start":
+        if args.event in ("session-start", "prompt"):
             clear_off_marker(session)
     except ClambakeError as e:
         if e.code in (UNREACHABLE, NO_SCHEMA):
@@ -1883,36 +2014,128 @@ def cmd_hook(args):
     return OK
 
 
-def hook_me(session):
+# The hooks' view of their instance: identity plus the lifecycle and off-switch state.
+HOOK_ME_SQL = (f"SELECT {INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, "
+               "(i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
+               "  WHERE h.project = i.project)) AS hooks_off "
+               "FROM clambake.instances i WHERE {by} ORDER BY i.last_heartbeat DESC LIMIT 1")
+
+
+def hook_me(session, instance_id=None):
+    """This session's instance (or, for a hook run without a session id, the instance by id)."""
+    if instance_id:
+        return q(HOOK_ME_SQL.format(by="i.instance_id = %s"), (instance_id,), one=True)
     if not session:
         return None
-    return q(f"SELECT {INSTANCE_COLS}, i.hook_seen_at FROM clambake.instances i WHERE i.session_key = %s "
-             "ORDER BY i.last_heartbeat DESC LIMIT 1", (session,), one=True)
+    return q(HOOK_ME_SQL.format(by="i.session_key = %s"), (session,), one=True)
+
+
+def client_pid():
+    """The Claude Code process running this hook: our parent, or the parent's parent when the parent is
+    the shell Claude Code ran the hook command with (Linux: read from /proc; elsewhere the parent)."""
+    ppid = os.getppid()
+    try:
+        with open(f"/proc/{ppid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm in ("sh", "bash", "dash", "zsh", "ash", "busybox"):
+            return int(stat[stat.rindex(")") + 1:].split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return ppid
+
+
+def transcript_dir(data):
+    """The directory of the session's transcript (Claude Code keeps one per project directory, so it
+    stays the same when the agent changes directory)."""
+    path = data.get("transcript_path")
+    if not path or not isinstance(path, str):
+        return None
+    d = os.path.dirname(path.replace("\\", "/"))
+    return d.lower() if os.name == "nt" else d
+
+
+def hook_cwd_of(data):
+    cwd = data.get("new_cwd") or data.get("cwd") or os.getcwd()
+    try:
+        return real_dir(str(cwd))
+    except (OSError, ValueError):
+        return str(cwd)
+
+
+def adopt_handover(session, wd, tdir, cpid):
+    """After /clear: the new session takes over the instance the cleared one handed over.  Paired by
+    host and transcript directory (the cwd may have changed), preferring the same Claude Code process,
+    most recent handover first; without a transcript path, by host and working directory."""
+    return q("UPDATE clambake.instances SET session_key = %(sk)s, handed_over_at = NULL, status = 'active', "
+             "last_heartbeat = now() WHERE instance_id = ("
+             " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
+             " AND host = %(host)s AND handed_over_at > now() - make_interval(secs => %(win)s) "
+             " AND (CASE WHEN %(tdir)s::text IS NOT NULL AND transcript_dir IS NOT NULL "
+             "      THEN transcript_dir = %(tdir)s ELSE working_dir = %(wd)s END) "
+             " ORDER BY (client_pid = %(pid)s) DESC NULLS LAST, handed_over_at DESC LIMIT 1 "
+             " FOR UPDATE SKIP LOCKED) RETURNING instance_id",
+             {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "win": HANDOVER_WINDOW_S,
+              "tdir": tdir, "wd": wd, "pid": cpid}, one=True)
+
+
+def fork_parent(session, cpid):
+    """A session id this Claude Code process has not used before, moments after it resumed another
+    session: a fork (`--fork-session`).  Returns the parent instance, or None."""
+    return q("SELECT instance_id, project, session_key, started_at, resumed_at, "
+             "EXISTS (SELECT 1 FROM clambake.claims c WHERE c.instance_id = i.instance_id) AS has_claims "
+             "FROM clambake.instances i WHERE host = %(host)s AND client_pid = %(pid)s "
+             "AND session_key IS DISTINCT FROM %(sk)s AND NOT starts_with(coalesce(session_key, ''), %(cleared)s) "
+             "AND resumed_at > now() - make_interval(secs => %(win)s) ORDER BY resumed_at DESC LIMIT 1",
+             {"host": socket.gethostname(), "pid": cpid, "sk": session, "cleared": CLEARED,
+              "win": FORK_WINDOW_S}, one=True)
 
 
 def hook_register(data, session):
-    cwd = data.get("cwd") or os.getcwd()
-    try:
-        wd = real_dir(str(cwd))
-    except (OSError, ValueError):
-        wd = str(cwd)
+    """Find or create this session's instance (DESIGN §4 lifecycle):
+    - known session key (resume, compact, a later hook): the same instance, project kept;
+    - SessionStart `clear`: adopt the instance the cleared session handed over;
+    - a fork of a session resumed moments ago in the same process: a new instance in its project;
+    - a session that ended earlier (`claude --resume ID`): its instance id and project again;
+    - else a new instance, project from the directory."""
+    wd = hook_cwd_of(data)
     model = data.get("model")
     if isinstance(model, dict):
         model = model.get("id") or model.get("display_name")
     model = one_line(model, MAX_NAME) if model else None
     project = project_from_dir(wd)
     explicit = os.environ.get(ENV_INSTANCE) if not session else None
-    if session and str(data.get("source") or "") == "clear" and hook_me(session) is None:
-        # after /clear: adopt the instance the cleared session handed over in this directory
-        q("UPDATE clambake.instances SET session_key = %(sk)s, last_heartbeat = now() WHERE instance_id = ("
-          " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
-          " AND host = %(host)s AND working_dir = %(wd)s "
-          " AND last_heartbeat > now() - make_interval(secs => %(live)s) "
-          " ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
-          {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
-    # resume / clear / compact: keep the project the session may have chosen with `register --project`
-    row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
-    return hook_me(session) if session else find_instance(row["instance_id"])
+    source = str(data.get("source") or "")
+    cpid, tdir = client_pid(), transcript_dir(data)
+    restore, keep_project = None, True
+    if session and hook_me(session) is None:
+        if source == "clear":
+            adopt_handover(session, wd, tdir, cpid)
+        if hook_me(session) is None:
+            parent = fork_parent(session, cpid) if source != "clear" else None
+            ended = q("DELETE FROM clambake.ended_sessions WHERE session_key = %s RETURNING instance_id, project",
+                      (session,), one=True)
+            if parent is not None and ended is None:
+                project, keep_project = parent["project"], False
+                if not parent["has_claims"] and parent["started_at"] >= parent["resumed_at"] - timedelta_s(5):
+                    # the parent was only revived by this process's SessionStart (resume) before it
+                    # switched to the forked session id: nobody runs it, so it goes again
+                    end_session(parent, "its session was forked; the parent is not running here")
+                else:
+                    q("UPDATE clambake.instances SET status = 'idle', resumed_at = NULL WHERE instance_id = %s",
+                      (parent["instance_id"],))
+            elif ended is not None:
+                restore = ended
+    row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
+                               restore=restore, client=(cpid, tdir))
+    if source == "resume":
+        q("UPDATE clambake.instances SET resumed_at = now() WHERE instance_id = %s", (row["instance_id"],))
+    return hook_me(session, None if session else row["instance_id"])
+
+
+def timedelta_s(seconds):
+    import datetime
+    return datetime.timedelta(seconds=seconds)
 
 
 def export_instance(instance_id):
@@ -1962,8 +2185,18 @@ class Briefing:
         return "\n".join(self.lines)
 
 
+def project_off(project):
+    return bool(project) and q("SELECT EXISTS (SELECT 1 FROM clambake.hooks_off WHERE project = %s) AS off",
+                               (project,), one=True)["off"]
+
+
 def hook_session_start(data, session, args):
+    known = hook_me(session)
+    if known is not None and known["hooks_off"] or known is None and project_off(project_from_dir(hook_cwd_of(data))):
+        return                          # switched off (`clambake off`): silent
     me = hook_register(data, session)
+    if me["hooks_off"]:
+        return
     export_instance(me["instance_id"])
     raw_cap = os.environ.get(ENV_BRIEFING_MAX, "")
     cap = max(500, int(raw_cap)) if raw_cap.isdigit() else 6000
@@ -2021,6 +2254,8 @@ def build_briefing(me, cap, source="startup"):
                     + f": {one_line(m['subject'], 90)}")
             if m["body"] and b.room() > 1500:
                 line += f" -- {one_line(m['body'], 140)}"
+            if m["message_type"] == "request":
+                line += reply_hint(m)
             if b.add(line, required=urgent, limit=upto(0.4)):
                 shown.append(m["id"])
         hidden = sum(1 for m in msgs if m["id"] not in shown)
@@ -2076,22 +2311,31 @@ def build_briefing(me, cap, source="startup"):
 # The hooks' throttled heartbeat, as a CTE to run in the same round trip as the hook's query.
 HOOK_BEAT_CTE = ("beat AS (UPDATE clambake.instances SET last_heartbeat = now() "
                  "WHERE {who} AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1)")
+# ... and the session's working directory, kept current from the hook JSON's cwd.
+HOOK_CWD_CTE = ("wd AS (UPDATE clambake.instances SET working_dir = %(wd)s WHERE instance_id = %(me)s "
+                "AND %(wd)s::text IS NOT NULL AND working_dir IS DISTINCT FROM %(wd)s RETURNING 1)")
 
 
-def hook_prompt(data, session, args):
-    me = hook_me(session)
-    if me is None:
-        me = hook_register(data, session)
-        if me is None:
-            return
+def reply_hint(m):
+    """How to answer a request (shown with every request the hooks deliver)."""
+    return f" (reply: {script_cmd()} send --reply-to {m['id']} --subject \"...\")"
+
+
+def hook_news(me, data, urgent=False):
+    """What is new for me since the hooks last showed anything: new claims and resource-less blockers
+    of other instances, unread messages (with `urgent`: only blockers, warnings and requests to me).
+    Shown messages are marked read.  Returns the lines (empty: nothing new)."""
     throttle = env_duration(ENV_HOOK_THROTTLE, 60)
-    p = dict(deliver_params(me), thr=throttle, seen=me["hook_seen_at"] or me["started_at"], live=live_window())
-    # one round trip: heartbeat (throttled) and "is anything new since the last injection?"
-    news = q(f"WITH {HOOK_BEAT_CTE.format(who='instance_id = %(me)s')} "
-             f"SELECT (SELECT count(*) FROM beat) AS beat, "
+    wd = hook_cwd_of(data) if data.get("cwd") else None
+    p = dict(deliver_params(me), thr=throttle, seen=me["hook_seen_at"] or me["started_at"], live=live_window(),
+             wd=wd)
+    only = URGENT_SQL if urgent else ""
+    # one round trip: heartbeat (throttled), working directory, and "is anything new since the last injection?"
+    news = q(f"WITH {HOOK_BEAT_CTE.format(who='instance_id = %(me)s')}, {HOOK_CWD_CTE} "
+             f"SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM wd) AS wrote, "
              # a capped count, not EXISTS: for EXISTS the planner bets on finding a row early and scans
              # the whole table when everything is read (160 ms at a million messages)
-             f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
+             f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} {only} "
              f"  LIMIT 1000) s) > 0 AS unread, "
              f"EXISTS (SELECT 1 FROM clambake.claims c WHERE c.instance_id <> %(me)s AND c.claimed_at > %(seen)s "
              f"  AND c.expires_at > now()) AS claims, "
@@ -2099,7 +2343,7 @@ def hook_prompt(data, session, args):
              f"  AND m.resolved_at IS NULL AND m.from_instance <> %(me)s AND m.created_at > %(seen)s "
              f"  AND m.expires_at > now()) AS blockers", p, one=True)
     if not (news["unread"] or news["claims"] or news["blockers"]):
-        return
+        return []
     lines, announced = [], {}
     if news["claims"]:
         for c in q(CLAIMS_SQL + " AND c.instance_id <> %(me)s AND c.claimed_at > %(seen)s ORDER BY c.claimed_at "
@@ -2112,7 +2356,7 @@ def hook_prompt(data, session, args):
             lines.append(f"clambake: new blocker #{m['id']} from {m['from_instance']}: {one_line(m['subject'], 90)}")
             announced[m["id"]] = len(lines) - 1
     if news["unread"]:
-        rows, remaining = fetch_inbox(me, 5)
+        rows, remaining = fetch_inbox(me, 5, where=only)
         for m in rows:
             # a blocker already announced above (as a claim or a new blocker): add its body there, once
             at = announced.get(m["id"] if not m["resource"] else m["resource"]) \
@@ -2123,12 +2367,97 @@ def hook_prompt(data, session, args):
                 continue
             lines.append(f"clambake: #{m['id']} {m['message_type']} from {m['from_instance'] or '?'}"
                          + (f" [{m['resource']}]" if m["resource"] else "") + f": {one_line(m['subject'], 90)}"
-                         + (f" -- {one_line(m['body'], 120)}" if m["body"] else ""))
+                         + (f" -- {one_line(m['body'], 120)}" if m["body"] else "")
+                         + (reply_hint(m) if m["message_type"] == "request" else ""))
         if remaining:
-            lines.append(f"clambake: {remaining} more unread: {script_cmd()} inbox")
+            lines.append(f"clambake: {remaining} more {'urgent ' if urgent else ''}unread: {script_cmd()} inbox")
     q("UPDATE clambake.instances SET hook_seen_at = now() WHERE instance_id = %s", (me["instance_id"],))
+    return lines
+
+
+def hook_prompt(data, session, args):
+    me = hook_me(session)
+    if me is None:
+        if project_off(project_from_dir(hook_cwd_of(data))):
+            return
+        me = hook_register(data, session)
+        if me is None:
+            return
+    if me["hooks_off"]:
+        return
+    lines = hook_news(me, data)
     if lines:
         hook_output("UserPromptSubmit", "\n".join(lines))
+
+
+def hook_post_tool(data, session, args):
+    """Mid-turn delivery: after a tool call (at most every CLAMBAKE_DELIVERY_INTERVAL), what is new and
+    urgent; silent when nothing is."""
+    me = hook_me(session)
+    if me is None or me["hooks_off"]:
+        return
+    lines = hook_news(me, data, urgent=True)
+    if lines:
+        hook_output("PostToolUse", "\n".join(lines))
+
+
+def hook_stop(data, session, args):
+    """Before the agent ends its turn: remind it, once, of claims it still holds and of unread requests
+    addressed to it (Stop `decision: block` with the reminder as `reason`; Claude Code then continues the
+    turn once with stop_hook_active set, which cmd_hook answers with silence)."""
+    me = hook_me(session)
+    if me is None or me["hooks_off"]:
+        return
+    mine = q("SELECT resource, extract(epoch FROM now() - claimed_at)::float AS age, "
+             "extract(epoch FROM expires_at - now())::float AS expires_in, "
+             "extract(epoch FROM claimed_at)::bigint AS at FROM clambake.claims "
+             "WHERE instance_id = %s AND expires_at > now() ORDER BY claimed_at LIMIT 20", (me["instance_id"],))
+    fingerprint = ",".join(f"{c['resource']}@{c['at']}" for c in mine) or None
+    requests, more = fetch_inbox(me, 5, where=DIRECT_REQUEST_SQL)
+    lines = []
+    if mine and fingerprint != me["stop_reminded"]:
+        held = ", ".join(f"{c['resource']} ({ago(c['age'])}, expires in {span(c['expires_in'])})" for c in mine)
+        lines.append(f"clambake: before you stop: you still hold {held}. Release what you are done with: "
+                     f"{script_cmd()} send --type done --resource {quote_arg(mine[0]['resource'])} "
+                     f"--subject \"...\" (or say why you keep it).")
+    for m in requests:
+        lines.append(f"clambake: unread request #{m['id']} from {m['from_instance'] or '?'}: "
+                     f"{one_line(m['subject'], 90)}" + (f" -- {one_line(m['body'], 120)}" if m["body"] else "")
+                     + reply_hint(m))
+    if more:
+        lines.append(f"clambake: {more} more unread requests: {script_cmd()} inbox")
+    if not lines:
+        return
+    q("UPDATE clambake.instances SET stop_reminded = %s WHERE instance_id = %s", (fingerprint, me["instance_id"]))
+    hook_output("Stop", top={"decision": "block", "reason": "\n".join(lines)})
+
+
+def hook_subagent_start(data, session, args):
+    """A subagent starts: tell it who it works for, how to run clambake, and the active claims."""
+    me = hook_me(session)
+    if me is None or me["hooks_off"]:
+        return
+    iid = me["instance_id"]
+    agent = one_line(data.get("agent_type") or "subagent", 40)
+    lines = [f"clambake: you are a {agent} subagent of instance {iid} (project {me['project']}); your Bash "
+             f"commands act as {iid}. Commands: {script_cmd()} <command>. Before changing a shared resource: "
+             f"{script_cmd()} check RESOURCE (exit 1: held by another session); leave claims to the main agent."]
+    claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at LIMIT 20", {"live": live_window()})
+    if claims:
+        lines.append(f"Active claims ({len(claims)}):")
+        for c in claims:
+            who = f"{iid} (your parent)" if c["instance_id"] == iid else f"{c['instance_id']} ({c['project']})"
+            lines.append(f"- {c['resource']}: {who}, {ago(c['age'])}: {one_line(c['reason'], 60)}")
+    else:
+        lines.append("No active claims.")
+    hook_output("SubagentStart", "\n".join(lines))
+
+
+def hook_cwd(data, session, args):
+    """CwdChanged: keep the instance's working directory current (silent)."""
+    if session and data.get("new_cwd"):
+        q("UPDATE clambake.instances SET working_dir = %s WHERE session_key = %s AND working_dir IS DISTINCT FROM %s",
+          (hook_cwd_of(data), session, hook_cwd_of(data)))
 
 
 def shell_parts(command):
@@ -2210,26 +2539,106 @@ def hook_pre_tool(data, session, args):
                   f"Check: {script_cmd()} check {quote_arg(c['resource'])} ; wait for it: {script_cmd()} wait "
                   f"--resource {quote_arg(c['resource'])} --timeout 110s ; or ask the holder: {script_cmd()} send "
                   f"--to {c['instance_id']} --type request --subject \"...\"")
+        if me["hooks_off"] if me else project_off(project_from_dir(hook_cwd_of(data))):
+            return                      # switched off (`clambake off`): the guard too
         hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
         return
 
 
-CLEARED = "cleared:"     # session_key prefix of an instance handed over by /clear
-
-
 def hook_session_end(data, session, args):
+    """SessionEnd.  `clear`: hand the instance (claims, project, inbox) over to the session /clear starts;
+    `resume` (/resume switches to another session): keep it, idle, for when this session is resumed;
+    any other reason: the session is over: deregister, remembering its id and project for
+    `claude --resume`.  Runs even when the hooks are switched off, so no claims are left behind."""
     me = hook_me(session)
     if me is None:
         return
-    if str(data.get("reason") or "") == "clear":
-        # /clear: the work goes on in a new session (new session id) in the same directory.  Keep the
-        # instance, its claims, project and inbox for that session's start to adopt; if none comes, it
-        # goes stale like any silent instance.
-        q("UPDATE clambake.instances SET session_key = %s || session_key WHERE instance_id = %s",
-          (CLEARED, me["instance_id"]))
+    reason = str(data.get("reason") or "")
+    if reason == "clear":
+        # if no new session adopts it (within HANDOVER_WINDOW_S), it goes stale like any silent instance
+        q("UPDATE clambake.instances SET session_key = %s || session_key, handed_over_at = now(), "
+          "client_pid = %s, transcript_dir = coalesce(%s, transcript_dir) WHERE instance_id = %s",
+          (CLEARED, client_pid(), transcript_dir(data), me["instance_id"]))
         log_action(me["instance_id"], me["project"], "note", "session cleared (/clear): kept for the next session")
         return
-    deregister_instance(me, f"session ended ({one_line(data.get('reason') or 'exit', 40)})")
+    if reason == "resume":
+        q("UPDATE clambake.instances SET status = 'idle', resumed_at = NULL WHERE instance_id = %s",
+          (me["instance_id"],))
+        log_action(me["instance_id"], me["project"], "note", "left for another session (/resume): kept, idle")
+        return
+    end_session(me, f"session ended ({one_line(reason or 'exit', 40)})")
+
+
+# off / on: the hooks' switch (PROTOCOL.md "Switching the hooks off")
+
+def switch_target(args):
+    """(scope, project, me) named by off/on: --project [NAME] or (the default) --session."""
+    if args.project is not None:
+        me = whoami(args, required=False)
+        name = args.project.strip() if args.project else None
+        project = norm_project(name) if name else (me["project"] if me else project_from_dir(real_dir(os.getcwd())))
+        check_text(project, "project", MAX_NAME, required=True)
+        return "project", project, me
+    me = whoami(args)
+    return "session", me["project"], me
+
+
+def hooks_off_state(me):
+    """What is switched off: this environment, projects, live sessions."""
+    projects = q("SELECT project, set_by, extract(epoch FROM now() - set_at)::float AS age FROM clambake.hooks_off "
+                 "ORDER BY project LIMIT 50")
+    sessions = q("SELECT instance_id, project, extract(epoch FROM now() - hooks_off_at)::float AS age "
+                 "FROM clambake.instances WHERE hooks_off_at IS NOT NULL "
+                 "AND last_heartbeat > now() - make_interval(secs => %s) ORDER BY instance_id LIMIT 50",
+                 (live_window(),))
+    return {"env": os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS, "projects": projects,
+            "sessions": sessions}
+
+
+def cmd_off(args):
+    scope, project, me = switch_target(args)
+    with transaction():
+        if scope == "project":
+            q("INSERT INTO clambake.hooks_off (project, set_by) VALUES (%s, %s) ON CONFLICT (project) DO UPDATE "
+              "SET set_by = excluded.set_by, set_at = now()", (project, me["instance_id"] if me else None))
+        else:
+            q("UPDATE clambake.instances SET hooks_off_at = coalesce(hooks_off_at, now()) WHERE instance_id = %s",
+              (me["instance_id"],))
+        log_action(me["instance_id"] if me else None, project, "note",
+                   f"hooks switched off for {'project ' + project if scope == 'project' else 'this session'}")
+    undo = f"{script_cmd()} on --{scope}" + (f" {quote_arg(project)}" if scope == "project" else "")
+    if args.json:
+        emit_json({"off": True, "scope": scope, "project": project,
+                   "instance_id": me["instance_id"] if scope == "session" else None})
+    elif scope == "project":
+        emit(f"hooks off for project {project}: every session's hooks stay silent there (no briefing, delivery, "
+             f"guard or reminders); undo: {undo}")
+    else:
+        emit(f"hooks off for this session ({me['instance_id']}): no briefing, delivery, guard or reminders; "
+             f"undo: {undo}")
+    return OK
+
+
+def cmd_on(args):
+    scope, project, me = switch_target(args)
+    with transaction():
+        if scope == "project":
+            n = len(q("DELETE FROM clambake.hooks_off WHERE project = %s RETURNING project", (project,)))
+        else:
+            n = len(q("UPDATE clambake.instances SET hooks_off_at = NULL WHERE instance_id = %s "
+                      "AND hooks_off_at IS NOT NULL RETURNING instance_id", (me["instance_id"],)))
+        if n:
+            log_action(me["instance_id"] if me else None, project, "note",
+                       f"hooks switched on for {'project ' + project if scope == 'project' else 'this session'}")
+    env_off = os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS
+    if args.json:
+        emit_json({"off": False, "scope": scope, "project": project, "changed": bool(n),
+                   "instance_id": me["instance_id"] if scope == "session" else None})
+    else:
+        what = f"project {project}" if scope == "project" else f"this session ({me['instance_id']})"
+        emit(f"hooks on for {what}" + ("" if n else " (they were not off)")
+             + (f"; note: {ENV_SWITCH}=off in this environment still silences them here" if env_off else ""))
+    return OK
 
 
 # install-hooks / uninstall-hooks
@@ -2263,8 +2672,8 @@ def precompile():
 
 def is_our_hook(h):
     cmd = h.get("command") if isinstance(h, dict) else None
-    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(r"\bhook (session-start|prompt|pre-tool|"
-                                                                        r"session-end)\b", cmd) is not None
+    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(
+        r"\bhook (" + "|".join(map(re.escape, HOOK_EVENTS)) + r")(?![\w-])", cmd) is not None
 
 
 def strip_our_hooks(settings):
@@ -2398,6 +2807,8 @@ COMMANDS = [
     ("log", "append to the session log", 'log --action fix --summary "patched retry loop"'),
     ("history", "read the session log, newest first", "history --since 2h"),
     ("cleanup", "remove stale instances, expired messages, old log rows", "cleanup --quiet"),
+    ("off", "make the hooks silent for this session or a project (undo: on)", "off --project"),
+    ("on", "switch the hooks back on (undoes off)", "on --project"),
     ("hook", "run a Claude Code hook (reads the hook JSON on stdin)", "hook session-start"),
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
@@ -2532,6 +2943,7 @@ def build_parser(only=None):
 
     sp = add("wait", cmd_wait)
     sp.add_argument("--resource", "-r", help="wait until this resource is free instead")
+    sp.add_argument("--reply-to", metavar="ID", help="wait for a reply to message ID (not just any message)")
     sp.add_argument("--timeout", default="110", help="give up after this long (default 110s, under Claude Code's "
                                                      "2-minute Bash limit): exit 1")
     sp.add_argument("--poll", help=argparse.SUPPRESS)
@@ -2597,8 +3009,15 @@ def build_parser(only=None):
     sp.add_argument("--log-days", default="90", help="keep log rows this many days (default 90; or 12w, 30d)")
     sp.add_argument("--batch", type=int, default=5000, help="rows per transaction (default 5000)")
 
+    for name, func in (("off", cmd_off), ("on", cmd_on)):
+        sp = add(name, func)
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("--project", nargs="?", const="", metavar="NAME",
+                       help="every session of a project (default: yours, or this directory's)")
+        g.add_argument("--session", action="store_true", help="this session only (the default)")
+
     sp = add("hook", cmd_hook, json_flag=False)
-    sp.add_argument("event", choices=list(HOOK_EVENTS), help="session-start, prompt, pre-tool or session-end")
+    sp.add_argument("event", choices=list(HOOK_EVENTS), help=", ".join(HOOK_EVENTS))
 
     for name, func in (("install-hooks", cmd_install_hooks), ("uninstall-hooks", cmd_uninstall_hooks)):
         sp = add(name, func, json_flag=False)

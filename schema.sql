@@ -81,6 +81,15 @@ ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS session_key text;
 ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS host text;
 ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS pid integer;
 ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS hook_seen_at timestamptz;
+-- Claude Code session lifecycle (PROTOCOL.md "Session lifecycle"): the Claude Code process that runs
+-- the hooks, the session's transcript directory, when /clear handed the instance over, when the
+-- session was last resumed, the session's off switch, and what the Stop hook last reminded of.
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS client_pid integer;
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS transcript_dir text;
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS handed_over_at timestamptz;
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS resumed_at timestamptz;
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS hooks_off_at timestamptz;
+ALTER TABLE clambake.instances ADD COLUMN IF NOT EXISTS stop_reminded text;
 UPDATE clambake.instances SET started_at = coalesce(started_at, last_heartbeat, now()),
                               last_heartbeat = coalesce(last_heartbeat, started_at, now())
  WHERE started_at IS NULL OR last_heartbeat IS NULL;
@@ -355,6 +364,25 @@ CREATE INDEX IF NOT EXISTS session_log_project_idx ON clambake.session_log (proj
 CREATE INDEX IF NOT EXISTS session_log_instance_idx ON clambake.session_log (instance_id, created_at DESC);
 
 ---------------------------------------------------------------------------
+-- Sessions that ended (SessionEnd): `claude --resume SESSION_ID` comes back as the same instance id
+-- and project.  Kept 30 days (cleanup).
+---------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS clambake.ended_sessions (
+    session_key text PRIMARY KEY,
+    instance_id text NOT NULL,
+    project     text,
+    ended_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ended_sessions_ended_idx ON clambake.ended_sessions (ended_at);
+
+-- Projects whose hooks are switched off (`clambake off --project`), until `clambake on --project`.
+CREATE TABLE IF NOT EXISTS clambake.hooks_off (
+    project text PRIMARY KEY,
+    set_by  text,
+    set_at  timestamptz NOT NULL DEFAULT now()
+);
+
+---------------------------------------------------------------------------
 -- Project names are normalised everywhere (lower case, runs of white space to
 -- '-', trimmed), as clambake.py does with every name it is given.  The
 -- original tool stored them as typed ("Doc DB v2"); normalise those rows so
@@ -398,6 +426,6 @@ DROP TRIGGER IF EXISTS claims_notify_end ON clambake.claims;
 CREATE TRIGGER claims_notify_end AFTER DELETE ON clambake.claims
     FOR EACH ROW EXECUTE FUNCTION clambake.notify_claim_end();
 
-INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '2')
+INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '3')
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
 WHERE clambake.meta.value::int < excluded.value::int;

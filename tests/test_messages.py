@@ -626,7 +626,7 @@ def test_wait_times_out_with_exit_1(db, cbp, cb, tmp_path):
     res = cbp("--as", a, "wait", "--timeout", "1s", "--json")
     assert res.code == 0   # a does have b's broadcast waiting
     res = cbp("--as", a, "wait", "--timeout", "1s", "--json")
-    assert res.code == 1 and json.loads(res.out)["timeout"] is True
+    assert res.code == 1 and json.loads(res.out)["kind"] == "timeout"
     assert cbp("--as", a, "wait", "--timeout", "never").code == 2
 
 
