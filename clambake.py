@@ -1924,8 +1924,9 @@ def post_tool_due(data, session):
     """PostToolUse runs after every tool call: check the database at most every
     CLAMBAKE_DELIVERY_INTERVAL (default 10s) per session, or at once when the cwd changed.  Decided by
     one temp file's age and content, without a connection."""
+    raw = os.environ.get(ENV_DELIVERY_INTERVAL, "").strip()
     try:
-        interval = env_duration(ENV_DELIVERY_INTERVAL, 10)
+        interval = 0 if raw in ("0", "0s") else env_duration(ENV_DELIVERY_INTERVAL, 10)   # 0: every call
     except ClambakeError:
         interval = 10
     path = session_marker("post", session)
@@ -2311,9 +2312,13 @@ def build_briefing(me, cap, source="startup"):
 # The hooks' throttled heartbeat, as a CTE to run in the same round trip as the hook's query.
 HOOK_BEAT_CTE = ("beat AS (UPDATE clambake.instances SET last_heartbeat = now() "
                  "WHERE {who} AND last_heartbeat < now() - make_interval(secs => %(thr)s) RETURNING 1)")
-# ... and the session's working directory, kept current from the hook JSON's cwd.
-HOOK_CWD_CTE = ("wd AS (UPDATE clambake.instances SET working_dir = %(wd)s WHERE instance_id = %(me)s "
-                "AND %(wd)s::text IS NOT NULL AND working_dir IS DISTINCT FROM %(wd)s RETURNING 1)")
+# ... with the session's working directory kept current from the hook JSON's cwd (one UPDATE: two
+# data-modifying CTEs must not change the same row).
+HOOK_BEAT_CWD_CTE = ("beat AS (UPDATE clambake.instances SET working_dir = coalesce(%(wd)s, working_dir), "
+                     "last_heartbeat = CASE WHEN last_heartbeat < now() - make_interval(secs => %(thr)s) "
+                     "THEN now() ELSE last_heartbeat END WHERE instance_id = %(me)s "
+                     "AND (last_heartbeat < now() - make_interval(secs => %(thr)s) "
+                     "     OR working_dir IS DISTINCT FROM coalesce(%(wd)s, working_dir)) RETURNING 1)")
 
 
 def reply_hint(m):
@@ -2331,8 +2336,7 @@ def hook_news(me, data, urgent=False):
              wd=wd)
     only = URGENT_SQL if urgent else ""
     # one round trip: heartbeat (throttled), working directory, and "is anything new since the last injection?"
-    news = q(f"WITH {HOOK_BEAT_CTE.format(who='instance_id = %(me)s')}, {HOOK_CWD_CTE} "
-             f"SELECT (SELECT count(*) FROM beat) + (SELECT count(*) FROM wd) AS wrote, "
+    news = q(f"WITH {HOOK_BEAT_CWD_CTE} SELECT (SELECT count(*) FROM beat) AS wrote, "
              # a capped count, not EXISTS: for EXISTS the planner bets on finding a row early and scans
              # the whole table when everything is read (160 ms at a million messages)
              f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} {only} "

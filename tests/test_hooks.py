@@ -1010,7 +1010,7 @@ def test_install_project_and_local(cb, home, tmp_path, flag, name):
     assert res.code == 0, res
     data = json.loads(target.read_text())
     assert set(our_entries(data)) == {e for e, _, _ in clambake.HOOK_EVENTS.values()}
-    assert data["hooks"]["PostToolUse"] == existing["hooks"]["PostToolUse"]
+    assert data["hooks"]["PostToolUse"][0] == existing["hooks"]["PostToolUse"][0]   # theirs kept, first
     assert not (home / ".claude").exists()                       # user settings untouched
     other = "settings.local.json" if name == "settings.json" else "settings.json"
     assert not (proj / ".claude" / other).exists()
