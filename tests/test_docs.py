@@ -17,8 +17,9 @@ instance) working in a temporary directory, with a second live instance (the
 peer) on another project. HOME and CLAUDE_PROJECT_DIR point into the temporary
 directory, so nothing outside it is touched. After a command that ends the
 instance (`deregister`), the session registers again so later lines run as
-written. Before a `wait` for messages, the peer sends one, so `wait` returns
-at once instead of sleeping until its timeout.
+written. Before a `wait` for messages, the peer sends one (for `wait --reply-to
+ID`, a reply to ID), so `wait` returns at once instead of sleeping until its
+timeout.
 """
 
 import argparse
@@ -44,7 +45,7 @@ PEER_PROJECT = "web-app"
 # `send --reply-to`, and the last memory id (`stored #N`) for `recall --id` and
 # `update-memory`.
 STATIC_PLACEHOLDERS = ("<project-name>", "<working-dir>", "/path/to/project", "<instance-id>")
-MESSAGE_ID_COMMANDS = ("read", "send")
+MESSAGE_ID_COMMANDS = ("read", "send", "wait")
 MEMORY_ID_COMMANDS = ("recall", "update-memory")
 
 # Documented in prose only (they read hook JSON or edit Claude Code settings).
@@ -322,6 +323,11 @@ class DocSession:
     def prepare_wait(self, cmd, argv):
         """Make a doc's `wait` return at once, or fail now rather than sleep until its timeout."""
         resource = next((argv[i + 1] for i, w in enumerate(argv[:-1]) if w in ("--resource", "-r")), None)
+        reply_to = next((argv[i + 1] for i, w in enumerate(argv[:-1]) if w == "--reply-to"), None)
+        if reply_to is not None:        # `wait --reply-to ID`: the peer answers that message
+            self.cb.json("--as", self.peer, "send", "--reply-to", reply_to, "--subject", "docs test: a reply",
+                         env=self.peer_env)
+            return
         if resource is None:
             self.feed_message()
             return
