@@ -1949,7 +1949,6 @@ def post_tool_due(data, session):
 
 def cmd_hook(args):
     """Run one hook; whatever happens, exit 0 within HOOK_DEADLINE_S (fail open)."""
-    import threading
     event = HOOK_EVENTS[args.event][0]
     data = hook_input()
     if os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS:
@@ -1961,6 +1960,7 @@ def cmd_hook(args):
         return OK
     if args.event == "stop" and data.get("stop_hook_active"):
         return OK                       # already continuing because of a Stop hook: never loop
+    import threading
     saved_env = {k: os.environ.get(k) for k in (ENV_SESSION, ENV_STATEMENT_TIMEOUT)}
     if session:
         os.environ[ENV_SESSION] = session

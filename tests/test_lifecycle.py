@@ -6,6 +6,8 @@ client.  Every test runs against the real, throwaway Postgres (conftest.py)."""
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -368,3 +370,30 @@ def test_wait_json_has_one_shape(db, cb):
     assert [timeout["kind"], free["kind"], msg["kind"]] == ["timeout", "free", "message"]
     assert set(timeout) == set(free) == set(msg) == keys
     assert msg["messages"][0]["subject"] == "hi" and free["resource"] == "docker"
+
+
+def test_post_tool_between_checks_costs_no_connection(db, cb, cbp, tmp_path, monkeypatch):
+    """The hook runs after every tool call: between checks it is a bare process start (measured)."""
+    import statistics
+    s = sid()
+    start(cb, s, tmp_path)
+    monkeypatch.setenv("CLAMBAKE_DELIVERY_INTERVAL", "1h")
+    data = json.dumps(post_json(s, tmp_path))
+    assert cbp("hook", "post-tool", input=data).code == 0           # the check; then throttled:
+    res = cbp("hook", "post-tool", input=data, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert res.code == 0 and res.out == ""
+    assert "import time:" in res.err and "psycopg2" not in res.err      # the driver is never loaded
+    clambake.precompile()
+    installed = clambake.hook_command("post-tool")     # as install-hooks writes it: cached bytecode
+    times, floor = [], []
+    for _ in range(5):
+        t0 = time.monotonic()
+        run = subprocess.run(installed, shell=True, input=data, capture_output=True, text=True,
+                             env=dict(os.environ, CLAMBAKE_DELIVERY_INTERVAL="1h"))
+        times.append(time.monotonic() - t0)
+        assert run.returncode == 0 and run.stdout == "", run
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        floor.append(time.monotonic() - t0)
+    print(f"\npost-tool between checks, median wall time (real process): {statistics.median(times) * 1000:.0f} ms "
+          f"(python -c pass: {statistics.median(floor) * 1000:.0f} ms)")
