@@ -787,9 +787,9 @@ def cmd_status(args):
     if off["env"] or off["projects"] or off["sessions"]:
         emit("hooks off: " + "; ".join(
             ([f"this environment ({ENV_SWITCH}=off)"] if off["env"] else [])
-            + [f"project {r['project']} ({ago(r['age'])}" + (f" by {r['set_by']})" if r["set_by"] else ")")
-               for r in off["projects"]]
-            + [f"session {r['instance_id']} ({ago(r['age'])})" for r in off["sessions"]]))
+            + [f"project {one_line(r['project'], MAX_NAME)} ({ago(r['age'])}"
+               + (f" by {one_line(r['set_by'], MAX_NAME)})" if r["set_by"] else ")") for r in off["projects"]]
+            + [f"session {one_line(r['instance_id'], MAX_NAME)} ({ago(r['age'])})" for r in off["sessions"]]))
     emit(f"live instances: {total}")
     for r in instances:
         mark = "*" if me and r["instance_id"] == me["instance_id"] else " "

@@ -199,3 +199,22 @@ def test_resume_keeps_instance_and_project_fork_gets_a_new_one(client, sql):
     assert me["session_key"] == fork and me["instance_id"] != iid and me["project"] == "storefront"
     assert instance_of(sql, session) is None
     assert sql("SELECT instance_id FROM clambake.ended_sessions WHERE session_key = %s", (session,)) == [(iid,)]
+
+
+def test_subagent_is_told_its_identity_and_acts_as_its_parent(client, cb, sql):
+    """SubagentStart's additionalContext reaches the subagent's first request; the subagent's Bash calls
+    carry the parent's session, so they act as the parent's instance."""
+    holder, env = peer(cb)
+    assert cb("send", "--type", "blocker", "--resource", "docker", "--subject", "rebuilding", env=env).code == 0
+    session = str(uuid.uuid4())
+    agent = {"tool": "Agent", "input": {"description": "look around", "prompt": "check who you are",
+                                        "subagent_type": "general-purpose"}}
+    script = [agent, bash(f"{CB} whoami --json"), text("I am the parent's instance"), text("done")]
+    result, api = client.run(script, "--session-id", session, "--allowedTools", "Agent")
+    reqs = api.main_requests()
+    sub = request_text(reqs[1])                  # the subagent's first request
+    assert "general-purpose subagent of instance shop-" in sub, sub[-2000:]
+    assert f"- docker: {holder} (infra)" in sub
+    iid = sub.split("subagent of instance ", 1)[1].split()[0]
+    me = json.loads(tool_results(reqs[2])[-1])
+    assert me["instance_id"] == iid and me["session_key"] == session
