@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -87,6 +88,44 @@ class Client:
                                   timeout=180, stdin=subprocess.DEVNULL)
         assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
         return json.loads(proc.stdout), api
+
+
+    def run_prompts(self, script, prompts, hooks=()):
+        """One `claude -p` process fed several user messages (stream-json input), each after the previous
+        turn's result, so slash commands such as /clear run between turns.  -> (events, standin)."""
+        events = []
+        with Standin(script) as api:
+            api.hooks.extend(hooks)
+            env = dict(self.env, ANTHROPIC_BASE_URL=api.url)
+            proc = subprocess.Popen([CLAUDE, "-p", "--input-format", "stream-json", "--output-format",
+                                     "stream-json", "--verbose", "--allowedTools", "Bash"], cwd=str(self.work),
+                                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            timer = threading.Timer(180, proc.kill)
+            timer.start()
+            try:
+                pending = list(prompts)
+
+                def feed():
+                    proc.stdin.write(json.dumps({"type": "user", "message": {"role": "user",
+                                                                             "content": pending.pop(0)}}) + "\n")
+                    proc.stdin.flush()
+                feed()
+                for line in proc.stdout:
+                    if not line.startswith("{"):
+                        continue
+                    events.append(json.loads(line))
+                    if events[-1].get("type") == "result":
+                        if pending:
+                            feed()
+                        else:
+                            proc.stdin.close()
+                err = proc.stderr.read()
+                proc.wait()
+            finally:
+                timer.cancel()
+        assert proc.returncode == 0, err[-2000:]
+        return events, api
 
 
 @pytest.fixture
@@ -218,3 +257,29 @@ def test_subagent_is_told_its_identity_and_acts_as_its_parent(client, cb, sql):
     iid = sub.split("subagent of instance ", 1)[1].split()[0]
     me = json.loads(tool_results(reqs[2])[-1])
     assert me["instance_id"] == iid and me["session_key"] == session
+
+
+def test_clear_after_cd_keeps_instance_and_claims(client, sql):
+    """/clear (between two turns of one process) after the agent changed directory: the new session
+    gets the same instance, project and claims."""
+    (client.work / "web").mkdir()
+    script = [bash(f"cd web && {CB} register --project storefront && "
+                   f"{CB} send --type blocker --resource docker --subject 'compose down'"),
+              text("claimed"),
+              text("keeping docker for the next turn"),      # after the Stop hook's reminder
+              bash(f"{CB} whoami --json; {CB} check docker"), text("still mine")]
+    events, api = client.run_prompts(script, ["claim docker", "/clear", "who am I now?"])
+    sessions = []
+    for e in events:
+        if e.get("session_id") and e["session_id"] not in sessions:
+            sessions.append(e["session_id"])
+    assert len(sessions) == 2, sessions          # /clear started a new session
+    reqs = api.main_requests()
+    assert "before you stop: you still hold docker" in request_text(reqs[2])
+    out = tool_results(reqs[4])[-1]
+    me = json.loads(out[:out.rindex("}") + 1])
+    assert me["session_key"] == sessions[1] and me["project"] == "storefront"
+    assert "docker: held by you (%s)" % me["instance_id"] in out
+    brief = request_text(reqs[3])
+    assert f"you are instance {me['instance_id']} (project storefront" in brief and "session clear" in brief
+    assert "docker: you" in brief
