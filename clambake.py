@@ -1902,7 +1902,7 @@ def say_coordination_off(event, session, reason):
         where = "the configured database"
     human = (f"clambake: coordination is off ({reason}; {where}). Check that Postgres runs there and that "
              f"Claude Code's environment (or the settings file's \"env\") has the right CLAMBAKE_DSN or "
-             f"CLAMBAKE_DB_HOST/PORT/NAME/USER; {ENV_SWITCH}=off silences the hooks.")
+             f"CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS (or a pgpass file); {ENV_SWITCH}=off silences the hooks.")
     agent = (f"clambake: coordination is off for now ({reason}); other sessions cannot see this one."
              if event in ("SessionStart", "UserPromptSubmit", "PostToolUse") else None)
     hook_output(event, agent, top={"systemMessage": human})
