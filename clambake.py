@@ -311,18 +311,102 @@ def pgpass_file():
     return path if os.path.isfile(path) else None
 
 
-def describe_target(dsn, kw):
+def describe_target(dsn, kw, secrets=()):
+    """'database host:port/db' for messages (never the password)."""
     info = dict(kw)
     if dsn:
         try:
             from psycopg2.extensions import parse_dsn
             info.update(parse_dsn(dsn))
         except Exception:
-            return "the database in CLAMBAKE_DSN"
+            return "the database in " + ENV_DSN
     host = info.get("host") or os.environ.get("PGHOST") or "localhost"
     port = info.get("port") or os.environ.get("PGPORT") or "5432"
     db = info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "?"
-    return f"{host}:{port}/{db}"
+    return scrub(f"database {host}:{port}/{db}", secrets)
+
+
+# Client-side deadlines.  Server-side timeouts cannot help when the server is frozen or the network is
+# gone (nothing answers), so every wait for the server - connecting, and each statement - has its own
+# limit here, enforced by a psycopg2 wait callback; `until` (monotonic) caps them all, for `wait`.
+_limits = {"connect": 6.0, "query": 17.0, "until": None, "phase": "query", "target": "the database"}
+QUERY_MARGIN_S = 2.0
+SERVER_FIRST_S = 0.4     # under a cap, the server's timeout fires this much before the client's deadline
+
+
+class Stalled(Exception):
+    """The server did not answer within the client-side deadline."""
+
+
+def _wait_for_server(conn):
+    """psycopg2 wait callback: poll the connection until done, at most until its deadline."""
+    import select
+    from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
+    limit = _limits[_limits["phase"]]
+    end = time.monotonic() + limit
+    if _limits["until"] is not None:
+        end = min(end, _limits["until"])
+    fd = conn.fileno()
+    while True:
+        state = conn.poll()
+        if state == POLL_OK:
+            return
+        left = end - time.monotonic()
+        if left <= 0:
+            raise Stalled(limit)
+        if state == POLL_READ:
+            select.select([fd], [], [], min(left, 1.0))
+        elif state == POLL_WRITE:
+            select.select([], [fd], [], min(left, 1.0))
+
+
+def stalled_error(seconds):
+    return ClambakeError(f"{_limits['target']} stopped answering (no reply within {seconds:g}s)", UNREACHABLE,
+                         hint="check that the server and the network to it are up; "
+                              f"{ENV_STATEMENT_TIMEOUT} sets how long a statement may take")
+
+
+class round_trip_limit:
+    """`with round_trip_limit(seconds=None, until=None):` raise or cap the client-side deadline."""
+
+    def __init__(self, seconds=None, until=None):
+        self.seconds, self.until = seconds, until
+
+    def __enter__(self):
+        self.saved = _limits["query"], _limits["until"]
+        if self.seconds is not None:
+            _limits["query"] = self.seconds
+        if self.until is not None:
+            _limits["until"] = self.until if self.saved[1] is None else min(self.until, self.saved[1])
+
+    def __exit__(self, *exc):
+        _limits["query"], _limits["until"] = self.saved
+        return False
+
+
+def dsn_secrets(dsn, kw):
+    """Every string that may be (part of) the password, to scrub from messages."""
+    found = [kw.get("password")]
+    if dsn:
+        try:
+            from psycopg2.extensions import parse_dsn
+            found.append(parse_dsn(dsn).get("password"))
+        except Exception:
+            pass
+        m = re.match(r"^[a-z][a-z0-9+.-]*://([^/?#]*)@", dsn, re.I)
+        if m:                                    # a URL: user:password before the LAST @ of the authority
+            userinfo = m.group(1)
+            found.append(userinfo.split(":", 1)[1] if ":" in userinfo else None)
+            found += userinfo.replace(":", "@").split("@")[1:]
+        else:
+            found += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn, re.I)
+    return sorted({f.strip("'") for f in found if f and len(f.strip("'")) >= 2}, key=len, reverse=True)
+
+
+def scrub(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def connect(timeout=None):
@@ -331,18 +415,29 @@ def connect(timeout=None):
     if _conn is not None:
         return _conn
     import psycopg2
+    import psycopg2.extensions
     dsn, kw = conn_params()
     if timeout is None:
         try:
             timeout = max(1, int(round(env_duration(ENV_TIMEOUT, 5))))
         except ClambakeError:
             raise ClambakeError(f"{ENV_TIMEOUT} must be a duration like 5 or 5s", USAGE) from None
-    stmt_ms = int(env_duration(ENV_STATEMENT_TIMEOUT, 15) * 1000)
+    stmt_s = env_duration(ENV_STATEMENT_TIMEOUT, 15)
+    stmt_ms = int(stmt_s * 1000)
+    secrets = dsn_secrets(dsn, kw)
+    if dsn and re.match(r"^[a-z][a-z0-9+.-]*://[^/?#]*@[^/?#]*@", dsn, re.I):
+        raise ClambakeError(f"{ENV_DSN} has more than one '@' before the host: percent-encode an '@' in the "
+                            "user name or password as %40", UNREACHABLE,
+                            hint="postgresql://user:p%40ss@host:5432/db")
     settings = {"statement_timeout": stmt_ms, "lock_timeout": min(stmt_ms, 10000),
                 "idle_in_transaction_session_timeout": 60000}
-    kw.update(connect_timeout=timeout, application_name="clambake",
+    # TCP keepalives notice a dead peer on an idle connection (e.g. during `wait`)
+    kw.update(connect_timeout=timeout, application_name="clambake", keepalives=1, keepalives_idle=10,
+              keepalives_interval=5, keepalives_count=3,
               options=" ".join(f"-c {k}={v}" for k, v in settings.items()))
-    secret = kw.get("password")
+    _limits.update(connect=timeout + 1.0, query=stmt_s + QUERY_MARGIN_S, target=describe_target(dsn, kw, secrets))
+    psycopg2.extensions.set_wait_callback(_wait_for_server)
+    _limits["phase"] = "connect"
     try:
         try:
             _conn = psycopg2.connect(dsn or "", **kw)
@@ -355,35 +450,42 @@ def connect(timeout=None):
             del kw["options"]
             _conn = psycopg2.connect(dsn or "", **kw)
             _pooled["set_local"] = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
+    except Stalled as e:
+        raise stalled_error(e.args[0]) from None
     except psycopg2.ProgrammingError as e:
         # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
         reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) < 2 else '"..."',
                         (str(e).strip().splitlines() or ["invalid"])[0])
-        raise ClambakeError(f"{ENV_DSN} is not a valid connection string ({reason})", UNREACHABLE,
+        raise ClambakeError(f"{ENV_DSN} is not a valid connection string ({scrub(reason, secrets)})", UNREACHABLE,
                             hint="use a URL postgresql://user:pass@host:port/db (percent-encode special "
                                  "characters) or key=value pairs") from None
     except psycopg2.OperationalError as e:
-        reason = (str(e).strip().splitlines() or ["connection failed"])[-1].strip()
-        for line in str(e).strip().splitlines():
-            if "FATAL" in line or "refused" in line or "timeout" in line or "could not" in line:
-                reason = line.strip()
-                break
-        if dsn:
-            try:
-                from psycopg2.extensions import parse_dsn
-                secret = parse_dsn(dsn).get("password") or secret
-            except Exception:
-                pass
-        if secret:
-            reason = reason.replace(secret, "***")
-        target = describe_target(dsn, kw)
-        login = "password" in reason or "authentication" in reason or "role" in reason
-        raise ClambakeError(
-            f"cannot {'log in to' if login else 'reach'} database {target}: {reason}", UNREACHABLE,
-            hint="check that Postgres is running and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS "
-                 "(see README: Configuration)") from None
+        raise connect_error(str(e), secrets) from None
+    finally:
+        _limits["phase"] = "query"
     _conn.autocommit = True
     return _conn
+
+
+def connect_error(text, secrets):
+    """A failed connection -> ClambakeError with the most telling line of libpq's message, no password."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()] or ["connection failed"]
+    reason = next((ln for ln in lines if any(w in ln for w in ("FATAL", "refused", "timeout", "could not",
+                                                                "certificate", "SSL", "ssl"))), lines[-1])
+    reason = scrub(reason, secrets)
+    target = _limits["target"]
+    low = reason.lower()
+    if "certificate" in low or "ssl" in low:
+        return ClambakeError(f"cannot connect securely to {target}: {reason}", UNREACHABLE,
+                             hint="check the TLS settings: sslmode and sslrootcert in CLAMBAKE_DSN (or PGSSLMODE, "
+                                  "PGSSLROOTCERT) must name the CA that signed the server's certificate, and the "
+                                  "host name must match it")
+    login = "password" in low or "authentication" in low or "role" in low
+    return ClambakeError(
+        f"cannot {'log in to' if login else 'reach'} {target}: {reason}", UNREACHABLE,
+        hint="check the user and password (CLAMBAKE_DB_USER/PASS, CLAMBAKE_DSN or your pgpass file)" if login else
+        "check that Postgres is running there and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME "
+        "(see README: Configuration)")
 
 
 def close_conn():
@@ -400,11 +502,11 @@ def close_conn():
 def q(sql, params=None, one=False):
     """Run one statement; return list of dict rows (or one dict / None)."""
     conn = connect()
-    if _pooled["set_local"] and conn.autocommit:
-        with transaction():          # behind a pooler: a short transaction carries the timeouts
-            return q(sql, params, one)
     cur = conn.cursor()
-    cur.execute(sql, params)
+    local = local_settings() if conn.autocommit else ""
+    # With SET LOCAL in front, the string runs as one implicit transaction: one round trip, and nothing
+    # is left on the connection (which a pooler hands to other clients)
+    cur.execute(local + "; " + sql if local else sql, params)
     if cur.description is None:
         return None
     cols = [d[0] for d in cur.description]
@@ -414,25 +516,41 @@ def q(sql, params=None, one=False):
     return rows
 
 
+def local_settings():
+    """SET LOCAL statements for the next transaction: the timeouts a pooler would not take at connect,
+    and under a capped command (wait) limits that no lock or statement may outlast on the server."""
+    parts = [_pooled["set_local"]] if _pooled["set_local"] else []
+    if _limits["until"] is not None:
+        ms = max(1, int((_limits["until"] - SERVER_FIRST_S - time.monotonic()) * 1000))
+        parts.append(f"SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+    return "; ".join(parts)
+
+
 class transaction:
     """`with transaction():` runs the enclosed q() calls atomically."""
 
     def __enter__(self):
         c = connect()
         c.autocommit = False
-        if _pooled["set_local"]:
-            c.cursor().execute(_pooled["set_local"])
+        local = local_settings()
+        if local:
+            c.cursor().execute(local)
         return c
 
     def __exit__(self, exc_type, exc, tb):
         c = connect()
-        try:
-            if exc_type is None:
+        if exc_type is None:
+            try:
                 c.commit()
-            else:
-                c.rollback()
-        finally:
+            finally:
+                if not c.closed:
+                    c.autocommit = True
+            return False
+        try:
+            c.rollback()
             c.autocommit = True
+        except Exception:
+            pass            # a broken connection has nothing to roll back: the error that got us here counts
         return False
 
 
@@ -1156,64 +1274,73 @@ def cmd_check(args):
 
 
 def cmd_wait(args):
-    """Block until an unread message for me (or, with --resource, until it is free)."""
-    import select
+    """Block until an unread message for me (or, with --resource, until it is free).  --timeout holds
+    whatever the database does: every statement is capped at the time left, a lock wait included."""
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
     resource = norm_resource(args.resource) if args.resource else None
-    me = whoami(args, required=resource is None)
-    conn = connect()
-    conn.cursor().execute("LISTEN clambake")
     deadline = time.monotonic() + timeout
-    p = {"r": resource, "live": live_window()}
+
+    def timed_out():
+        what = f"{resource} still held" if resource else "no new message"
+        if args.json:
+            emit_json({"timeout": True, "resource": resource})
+        else:
+            emit(f"timeout after {span(timeout)}: {what}")
+        return REFUSED
     try:
-        while True:
-            if resource:
-                held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
-                if held is None or (me and held["instance_id"] == me["instance_id"]):
-                    if args.json:
-                        emit_json({"resource": resource, "free": True})
-                    else:
-                        emit(f"{resource}: free")
-                    return OK
-                wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
-            else:
-                rows, remaining = fetch_inbox(me, args.limit)
-                if rows:
-                    if args.json:
-                        emit_json({"instance_id": me["instance_id"],
-                                   "messages": [message_dict(m, False) for m in rows],
-                                   "remaining_unread": remaining})
-                    else:
-                        for m in rows:
-                            emit(message_line(m))
-                        if remaining:
-                            emit(f"({remaining} more unread; run inbox)")
-                    return OK
-                wake_in = poll
-            left = deadline - time.monotonic()
-            if left <= 0:
-                what = f"{resource} still held" if resource else "no new message"
-                if args.json:
-                    emit_json({"timeout": True, "resource": resource})
-                else:
-                    emit(f"timeout after {span(timeout)}: {what}")
-                return REFUSED
-            if conn.notifies:    # arrived while the query above ran (maybe after its snapshot): look again now
-                conn.notifies.clear()
-                continue
-            ready, _, _ = select.select([conn], [], [], min(wake_in, left))
-            if ready:
-                conn.poll()
-                conn.notifies.clear()
+        with round_trip_limit(until=deadline + 0.5):
+            return wait_loop(args, resource, deadline, poll, timed_out)
     except KeyboardInterrupt:
         note("wait interrupted")
         return REFUSED
-    finally:
-        try:
-            conn.cursor().execute("UNLISTEN clambake")
-        except Exception:
-            pass
+    except Exception as e:
+        if getattr(e, "pgcode", None) in ("55P03", "57014"):     # a lock or statement outlasted --timeout
+            return timed_out()
+        raise
+
+
+def wait_loop(args, resource, deadline, poll, timed_out):
+    import select
+    me = whoami(args, required=resource is None)
+    conn = connect()
+    q("LISTEN clambake")
+    p = {"r": resource, "live": live_window()}
+    while True:
+        if resource:
+            held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
+            if held is None or (me and held["instance_id"] == me["instance_id"]):
+                if args.json:
+                    emit_json({"resource": resource, "free": True})
+                else:
+                    emit(f"{resource}: free")
+                return OK
+            wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
+        else:
+            rows, remaining = fetch_inbox(me, args.limit)
+            if rows:
+                if args.json:
+                    emit_json({"instance_id": me["instance_id"],
+                               "messages": [message_dict(m, False) for m in rows],
+                               "remaining_unread": remaining})
+                else:
+                    for m in rows:
+                        emit(message_line(m))
+                    if remaining:
+                        emit(f"({remaining} more unread; run inbox)")
+                return OK
+            wake_in = poll
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return timed_out()
+        # sleep until a notification, the next poll or the deadline; a second at most per select, so
+        # Ctrl-C is noticed promptly on every platform
+        wake_at = time.monotonic() + min(wake_in, left)
+        while not conn.notifies and time.monotonic() < wake_at:
+            if select.select([conn], [], [], min(wake_at - time.monotonic(), 1.0))[0]:
+                conn.poll()
+        # (a notification may have arrived while the query above ran, after its snapshot: look again)
+        conn.notifies.clear()
 
 
 # --------------------------------------------------------------------------
@@ -2657,6 +2784,9 @@ def main(argv=None):
 def classify(e):
     """Map a database or OS error to (exit code, one-line message, hint)."""
     name = type(e).__name__
+    if isinstance(e, Stalled):
+        err = stalled_error(e.args[0])
+        return err.code, str(err), err.hint
     pgcode = getattr(e, "pgcode", None)
     first = (str(e).strip().splitlines() or [name])[0]
     if pgcode in ("42P01", "3F000", "42703", "42883", "42704"):
