@@ -276,6 +276,7 @@ def test_clear_after_cd_keeps_instance_and_claims(client, sql):
     assert len(sessions) == 2, sessions          # /clear started a new session
     reqs = api.main_requests()
     assert "before you stop: you still hold docker" in request_text(reqs[2])
+    assert len(reqs) == 5          # the same claim is not reminded of again at the end of the third turn
     out = tool_results(reqs[4])[-1]
     me = json.loads(out[:out.rindex("}") + 1])
     assert me["session_key"] == sessions[1] and me["project"] == "storefront"
