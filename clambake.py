@@ -2679,7 +2679,7 @@ def hook_subagent_start(data, session, args):
         return
     iid = me["instance_id"]
     agent = one_line(data.get("agent_type") or "subagent", 40)
-    lines = [f"clambake: you are a {agent} subagent of instance {iid} (project {me['project']}); your Bash "
+    lines = [f"clambake: you are a subagent ({agent}) of instance {iid} (project {me['project']}); your Bash "
              f"commands act as {iid}. Commands: {script_cmd()} <command>. Before changing a shared resource: "
              f"{script_cmd()} check RESOURCE (exit 1: held by another session); leave claims to the main agent."]
     claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at LIMIT 20", {"live": live_window()})

@@ -252,9 +252,9 @@ def test_subagent_is_told_its_identity_and_acts_as_its_parent(client, cb, sql):
     result, api = client.run(script, "--session-id", session, "--allowedTools", "Agent")
     reqs = api.main_requests()
     sub = request_text(reqs[1])                  # the subagent's first request
-    assert "general-purpose subagent of instance shop-" in sub, sub[-2000:]
+    assert "a subagent (general-purpose) of instance shop-" in sub, sub[-2000:]
     assert f"- docker: {holder} (infra)" in sub
-    iid = sub.split("subagent of instance ", 1)[1].split()[0]
+    iid = sub.split(") of instance ", 1)[1].split()[0]
     me = json.loads(tool_results(reqs[2])[-1])
     assert me["instance_id"] == iid and me["session_key"] == session
 

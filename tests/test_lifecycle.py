@@ -259,7 +259,7 @@ def test_subagent_start_gives_identity_and_claims(db, sql, cb, tmp_path):
     holder, env = peer(cb)
     assert cb("send", "--type", "blocker", "--resource", "docker", "--subject", "rebuilding", env=env).code == 0
     ctx = hook_out(hook(cb, "subagent-start", subagent_json(s, tmp_path)), "SubagentStart")["additionalContext"]
-    assert f"Explore subagent of instance {me}" in ctx and clambake.script_cmd() + " check RESOURCE" in ctx
+    assert f"a subagent (Explore) of instance {me}" in ctx and clambake.script_cmd() + " check RESOURCE" in ctx
     assert f"- docker: {holder} (infra)" in ctx and "rebuilding" in ctx
     assert silent(hook(cb, "subagent-start", subagent_json(sid(), tmp_path)))   # unknown session: nothing
 
