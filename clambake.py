@@ -2696,8 +2696,9 @@ def hook_subagent_start(data, session, args):
 def hook_cwd(data, session, args):
     """CwdChanged: keep the instance's working directory current (silent)."""
     if session and data.get("new_cwd"):
+        wd = hook_cwd_of(data)
         q("UPDATE clambake.instances SET working_dir = %s WHERE session_key = %s AND working_dir IS DISTINCT FROM %s",
-          (hook_cwd_of(data), session, hook_cwd_of(data)))
+          (wd, session, wd))
 
 
 def shell_parts(command):
