@@ -33,7 +33,7 @@ def test_init_on_empty_database_creates_schema(empty_db, cb, sql):
     res = cb("init")
     assert res.code == 0, res
     assert "created" in res.out
-    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [("2",)]
+    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [("3",)]
     tables = {r[0] for r in sql("SELECT table_name FROM information_schema.tables "
                                 "WHERE table_schema = 'clambake'")}
     for t in ("instances", "messages", "message_receipts", "claims", "project_memory",
@@ -63,7 +63,7 @@ def test_init_twice_is_idempotent_and_keeps_rows(db, cb, sql, tmp_path):
     assert snapshot() == before
     # a third run with --json says the schema existed
     data = cb.json("init")
-    assert data == {"schema_version": 2, "existed": True}
+    assert data == {"schema_version": 3, "existed": True}
     # still the same identity and inbox afterwards
     assert cb("whoami", cwd=tmp_path).out.startswith(before["instances"][0][1])
 
