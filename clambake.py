@@ -2200,7 +2200,7 @@ def apply_entries(scope, project, entries, by, dry_run):
             f"SELECT id, title, status, source_file, source_heading, source_hash FROM {table} "
             f"WHERE source_file = ANY(%(files)s) {pcond}", {"files": files, "project": project})}
         wanted = sorted({e["title"].lower() for e in entries}
-                        | {f"{e['title']} ({e['source_file']})".lower() for e in entries})
+                        | {f"{e['title']} ({os.path.basename(e['source_file'])})".lower() for e in entries})
         taken = {}
         for r in q(f"SELECT id, lower(title) AS t, content, source_file FROM {table} WHERE status = 'active' "
                    f"AND lower(title) = ANY(%(t)s) {pcond}", {"t": wanted, "project": project}):
@@ -2260,7 +2260,7 @@ def free_title(e, taken, own_id=None):
     """Give an active entry a title no other active entry in the scope has: 'Title (source file)'."""
     other = taken.get(e["title"].lower())
     if other is not None and other["id"] != own_id:
-        alt = _fit_title([f"{e['title']} ({e['source_file']})"])
+        alt = _fit_title([f"{e['title']} ({os.path.basename(e['source_file'])})"])
         if alt.lower() not in taken or taken[alt.lower()]["id"] == own_id:
             e["title"] = alt
     taken.setdefault(e["title"].lower(), {"id": own_id if own_id else -1, "source_file": e["source_file"],
