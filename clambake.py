@@ -2536,6 +2536,8 @@ def cmd_export(args):
 CLUSTER_MIN = 0.5            # weighted word overlap (cosine) that makes two entries duplicates
 CLUSTER_LINK = 0.4           # every pair in a cluster at least this similar (no chains of drift)
 EMBED_MIN = 0.92             # cosine of embeddings, where the column exists and is filled
+MERGE_TYPE_ORDER = ("fix", "gotcha", "decision", "convention", "architecture", "infrastructure", "pattern",
+                    "lesson", "tool", "preference", "credential", "feature", "issue", "update")
 
 
 def _trigrams(text):
@@ -2680,7 +2682,9 @@ def consolidate_data(scope, project, bases, stale_after, limit):
     for sim, ids in duplicate_clusters(rows, embedding_pairs(scope, project)):
         members = sorted((by_id[i] for i in ids), key=lambda r: r["age"])        # newest first
         types = [m["memory_type"] for m in members]
-        mtype = max(types, key=lambda t: (types.count(t), -types.index(t)))
+        # the most common type; on a tie the one that says most (a fix over the issue it fixes)
+        mtype = max(types, key=lambda t: (types.count(t), -MERGE_TYPE_ORDER.index(t)
+                                          if t in MERGE_TYPE_ORDER else -99))
         tags = sorted({t for m in members for t in m["tags"]})[:MAX_TAGS]
         files = sorted({f for m in members for f in m["related_files"]})[:MAX_FILES]
         cmd = (f"{script_cmd()} remember {flag} --type {mtype} --title {quote_arg(members[0]['title'])} "
