@@ -2359,6 +2359,9 @@ def cmd_import(args):
         keys = {files[0]: TEMPLATE_PREFIX + name}
     else:
         files, missing = import_targets(args.paths)
+        if not files and not missing:
+            raise ClambakeError("no markdown files found in " + ", ".join(args.paths), REFUSED,
+                                hint="directories contribute .md/.markdown files; name other files explicitly")
         bases = project_dirs(project)
         keys = {f: source_key(f, bases) for f in files}
     t0 = time.monotonic()

@@ -159,6 +159,9 @@ def test_globs_relative_paths_and_missing_paths(db, cb, sql, project):
         "docs/adr/0002-integer-cents.md"}
     res = cb("import", "--project", "orders")
     assert res.code == 2 and "nothing to import" in res.err
+    (project / "empty").mkdir()
+    res = cb("import", str(project / "empty"), "--project", "orders")
+    assert res.code == 1 and "no markdown files found in" in res.err
 
 
 def test_binary_and_huge_files_are_refused_and_the_rest_continues(db, cbp, sql, project, tmp_path):
