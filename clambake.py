@@ -1638,10 +1638,12 @@ def cmd_update_memory(args):
             if dup:
                 raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
                                     hint="update that one, or mark it superseded first (--force overrides)")
+        # (a status other than superseded drops the pointer to a successor)
         row = q(f"UPDATE {table} SET title = coalesce(%s, title), content = coalesce(%s, content), "
                 f"status = coalesce(%s, status), tags = coalesce(%s, tags), related_files = coalesce(%s, related_files), "
-                f"memory_type = coalesce(%s, memory_type), updated_at = now() WHERE id = %s RETURNING id, status",
-                (title, content, status, tags, files, mtype, mid), one=True)
+                f"memory_type = coalesce(%s, memory_type), updated_at = now(), superseded_by = CASE "
+                f"WHEN coalesce(%s, status) = 'superseded' THEN superseded_by END WHERE id = %s RETURNING id, status",
+                (title, content, status, tags, files, mtype, status, mid), one=True)
         changed = [n for n, v in (("title", title), ("content", content), ("status", status), ("tags", tags),
                                   ("files", files), ("type", mtype)) if v is not None]
         log_action(me["instance_id"] if me else None, r["project"], "update",
@@ -2592,11 +2594,16 @@ def embedding_pairs(scope, project):
                 "AND column_name = 'embedding'", (table,), one=True)
         if not has:
             return {}
+        ext = q("SELECT quote_ident(n.nspname) AS nsp FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE e.extname = 'vector'", one=True)
+        if not ext:
+            return {}
+        dist = f"OPERATOR({ext['nsp']}.<=>)"       # pgvector's cosine distance, wherever it is installed
         pcond = "" if scope == "global" else "AND {a}.project = %(project)s"
         rows = q(f"SELECT a.id AS a, nb.id AS b, nb.sim FROM clambake.{table} a CROSS JOIN LATERAL ("
-                 f"  SELECT b.id, 1 - (a.embedding <=> b.embedding) AS sim FROM clambake.{table} b "
+                 f"  SELECT b.id, 1 - (a.embedding {dist} b.embedding) AS sim FROM clambake.{table} b "
                  f"  WHERE b.id <> a.id AND b.status = 'active' AND b.embedding IS NOT NULL {pcond.format(a='b')} "
-                 f"  ORDER BY a.embedding <=> b.embedding LIMIT 5) nb "
+                 f"  ORDER BY a.embedding {dist} b.embedding LIMIT 5) nb "
                  f"WHERE a.status = 'active' AND a.embedding IS NOT NULL {pcond.format(a='a')} "
                  f"AND nb.sim >= %(min)s", {"project": project, "min": EMBED_MIN})
     except Exception:          # an optional extra: never fails the command

@@ -10,7 +10,6 @@ words) that must all be found, and near misses (same subject, another fact) that
 import json
 import os
 import random
-import shlex
 import subprocess
 import time
 
@@ -117,6 +116,10 @@ def test_merge_as_printed_supersedes_the_cluster(planted, db, cb, sql, tmp_path)
     again = cb.json("consolidate", "--project", "docdb")
     assert not any(new_id in c["ids"] or ids["autovacuum-chunks"] in c["ids"] for c in again["clusters"])
     assert len(again["clusters"]) == len(data["clusters"]) - 1
+    # brought back by hand: no longer points to a successor
+    cb("update-memory", cluster["ids"][0], "--status", "active")
+    assert sql("SELECT status, superseded_by FROM clambake.project_memory WHERE id = %s",
+               (cluster["ids"][0],)) == [("active", None)]
 
 
 def test_supersedes_refuses_bad_ids_atomically(db, cb, sql):
