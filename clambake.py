@@ -614,7 +614,10 @@ def touch(me):
     """Any command run as an instance proves it is alive: refresh a heartbeat older than a minute
     (so most calls write nothing)."""
     if me["hb_age"] is not None and me["hb_age"] > TOUCH_AFTER_S:
-        q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s", (me["instance_id"],))
+        if q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s RETURNING 1",
+             (me["instance_id"],), one=True) is None:
+            raise ClambakeError(f"instance {me['instance_id']} was removed meanwhile (cleanup removes instances "
+                                "silent too long)", REFUSED, hint=f"register again: {script_cmd()} register")
         me["hb_age"] = 0.0
     return me
 
