@@ -2613,9 +2613,11 @@ def report_import(args, scope, project, files, totals, refused, held, missing, g
         if any("looks like" in r for _, _, r in held):
             emit("  store where to find a secret, not the secret; --allow-secret imports them anyway")
     if gone:
-        emit(f"no longer in their source ({len(gone)}), still stored: "
-             + ", ".join(f"#{i} {one_line(t, 40)}" for i, t in gone[:10])
-             + f" (retire one: {script_cmd()} update-memory ID --status deprecated)")
+        emit(f"no longer in their source ({len(gone)}), still stored; retire them with:")
+        for i, t in gone[:10]:
+            emit(f"  #{i} {one_line(t, 60)}: {script_cmd()} update-memory {i} --status deprecated")
+        if len(gone) > 10:
+            emit(f"  (+{len(gone) - 10} more; --json lists them all)")
 
 
 def export_rows(scope, project, status, mtype):
@@ -2676,7 +2678,7 @@ def cmd_export(args):
     else:
         where = "global memory" if scope == "global" else f"project {project}"
         text = (f"<!-- clambake: export -->\n# Clambake memory: {where}\n\n{len(records)} entries exported "
-                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Import with: clambake import FILE "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Import with: {script_cmd()} import FILE "
                 f"--project NAME (or --global). Each entry is a heading, a clambake marker and its text.\n\n"
                 + "".join(export_markdown_entry(rec) for rec in records))
     if args.output:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, run_inprocess
+from conftest import REPO, SCRIPT, run_inprocess
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "notes")
 SECRET = "s3cr3tPassw0rd"
@@ -129,8 +129,9 @@ def test_reimport_skips_unchanged_and_updates_edited_sections_in_place(db, cb, s
     assert new["id"] == old["id"] and "make warm-cache" in new["content"]
     # the section that left the file is still stored, and the report names it
     arch = by_title(after, "> Architecture")
-    assert f"no longer in their source (1), still stored: #{arch['id']}" in res.out
-    assert "update-memory ID --status deprecated" in res.out
+    assert "no longer in their source (1), still stored; retire them with:" in res.out
+    assert f"  #{arch['id']} Orders API - notes for Claude > Architecture: python {SCRIPT} update-memory " \
+           f"{arch['id']} --status deprecated" in res.out
 
 
 def test_dry_run_prints_the_plan_and_stores_nothing(db, cb, sql, project):
