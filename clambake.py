@@ -2359,7 +2359,7 @@ def apply_entries(scope, project, entries, by, dry_run):
             f"SELECT id, title, status, source_file, source_heading, source_hash FROM {table} "
             f"WHERE source_file = ANY(%(files)s) {pcond}", {"files": files, "project": project})}
         wanted = sorted({e["title"].lower() for e in entries}
-                        | {f"{e['title']} ({os.path.basename(e['source_file'])})".lower() for e in entries})
+                        | {f"{e['title']} ({source_label(e['source_file'])})".lower() for e in entries})
         taken = {}
         for r in q(f"SELECT id, lower(title) AS t, content, source_file FROM {table} WHERE status = 'active' "
                    f"AND lower(title) = ANY(%(t)s) {pcond}", {"t": wanted, "project": project}):
@@ -2415,11 +2415,16 @@ def apply_entries(scope, project, entries, by, dry_run):
     return result
 
 
+def source_label(key):
+    """A source file as named in a title: its path in the project, or its name when it is absolute."""
+    return os.path.basename(key) if os.path.isabs(key) or re.match(r"^[A-Za-z]:[\\/]", key) else key
+
+
 def free_title(e, taken, own_id=None):
     """Give an active entry a title no other active entry in the scope has: 'Title (source file)'."""
     other = taken.get(e["title"].lower())
     if other is not None and other["id"] != own_id:
-        alt = _fit_title([f"{e['title']} ({os.path.basename(e['source_file'])})"])
+        alt = _fit_title([f"{e['title']} ({source_label(e['source_file'])})"])
         if alt.lower() not in taken or taken[alt.lower()]["id"] == own_id:
             e["title"] = alt
     taken.setdefault(e["title"].lower(), {"id": own_id if own_id else -1, "source_file": e["source_file"],
@@ -2502,8 +2507,8 @@ def cmd_import(args):
     types = GLOBAL_MEMORY_TYPES if scope_flag == "global" else PROJECT_MEMORY_TYPES
     default_type = check_choice(args.type, types, f"{scope_flag} memory type") if args.type \
         else DEFAULT_IMPORT_TYPE[scope_flag]
-    templates = dict(list_templates())
     if args.template:
+        templates = dict(list_templates())
         name = args.template.strip().lower()
         name = name[:-3] if name.endswith(".md") else name
         if name not in templates:

@@ -389,3 +389,17 @@ def test_importing_1000_sections_takes_seconds(db, cb, sql, tmp_path):
     print(f"\nimport of 1000 sections: {first:.2f}s; re-import (all unchanged): {again:.2f}s")
     assert first < 15 and again < 15          # measured ~0.5 s on an idle 2-core machine
     assert sql("SELECT count(*) FROM clambake.project_memory WHERE project = 'big'") == [(1000,)]
+
+
+def test_same_heading_in_two_files_of_a_checkout_stays_apart(db, cb, sql, tmp_path):
+    repo = tmp_path / "shop"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "frontend").mkdir()
+    (repo / "CLAUDE.md").write_text("# CLAUDE.md\n\n## Commands\n\n`make test` runs the backend tests.\n")
+    (repo / "frontend" / "CLAUDE.md").write_text("# CLAUDE.md\n\n## Commands\n\n`npm test` runs the UI tests.\n")
+    res = cb("import", str(repo), "--project", "shop")
+    assert res.code == 0 and "2 new" in res.out, res
+    rows = sorted((m["title"], m["source_file"]) for m in memories(sql, "shop"))
+    assert rows == [("CLAUDE.md > Commands", "CLAUDE.md"),
+                    ("CLAUDE.md > Commands (frontend/CLAUDE.md)", "frontend/CLAUDE.md")]
+    assert "0 new, 0 updated, 2 unchanged" in cb("import", str(repo), "--project", "shop").out
