@@ -1671,7 +1671,7 @@ def memory_line(r, preview=100, show_project=False):
     where = (r["project"] if r["scope"] == "project" else "global") if show_project else None
     parts = [f"#{r['id']}", r["memory_type"]]
     if r["status"] != "active":
-        parts.append(f"[{r['status']}]")
+        parts.append(f"[{r['status']}" + (f" -> #{r['superseded_by']}]" if r.get("superseded_by") else "]"))
     if where:
         parts.append(f"({where})")
     parts.append(one_line(r["title"], 90))

@@ -109,6 +109,8 @@ def test_merge_as_printed_supersedes_the_cluster(planted, db, cb, sql, tmp_path)
     assert [m["id"] for m in hits] == [new_id]
     assert set(cluster["ids"]) <= {m["id"] for m in cb.json("recall", "--project", "docdb", "--status",
                                                              "superseded")["memories"]}
+    listed = cb("recall", "--project", "docdb", "--status", "superseded").out
+    assert f"#{cluster['ids'][0]} " in listed and f"[superseded -> #{new_id}]" in listed
     old = cb("recall", "--id", cluster["ids"][0])
     assert f"superseded by #{new_id}: {new['title']} (recall --id {new_id})" in old.out
     assert cb.json("recall", "--id", cluster["ids"][0])["superseded_by"] == new_id
