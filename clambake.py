@@ -1849,7 +1849,7 @@ _CONTAINER_HEADINGS = re.compile(
 # (kind, words in a heading or a part heading), first match wins
 _KIND_WORDS = [
     ("decision", r"decisions?|adrs?|architecture decisions?|decided|decision records?|rationale|we chose"),
-    ("fix", r"fix(?:es|ed)?|solutions?|solved|resolution|workarounds?|how we fixed"),
+    ("fix", r"fix(?:es|ed)?|solved|workarounds?|how we fixed"),
     ("issue", r"issues?|problems?|bugs?|symptoms?|incidents?|troubleshooting|broken|crash(?:es)?|"
               r"fail(?:s|ed|ing|ure)?"),
     ("gotcha", r"gotchas?|warnings?|pitfalls?|caveats?|beware|careful|traps?|watch out|footguns?|don'?t|do not|"
@@ -1967,7 +1967,7 @@ def file_label(path):
     return words
 
 
-def infer_kind(own, parts, ancestors, body, path):
+def infer_kind(own, parts, ancestors, body, path, level=2):
     """(kind or None, status) of a section: a strong word (issue, fix, decision, gotcha, convention,
     lesson) in its own heading first, then its part headings (Problem and Fix: a fix; Problem alone: an
     issue; Context and Decision: a decision) and labels in its text (**Problem:**, Status: fixed), then
@@ -1986,7 +1986,13 @@ def infer_kind(own, parts, ancestors, body, path):
         status_text = m.group(1) if m else None
     has = lambda *names: any(n in labels for n in names)   # noqa: E731
     kind = _match_kind([own], strong=True)
-    if kind is None or kind == "issue":
+    if level == 1 and kind is None:
+        # a document's title section: its parts make a decision record, but a README's "The problem"
+        # and "The solution" are a pitch, not an issue
+        if has("decision", "decision outcome") and has("context", "consequences", "status", "options",
+                                                        "considered options"):
+            kind = "decision"
+    elif kind is None or kind == "issue":
         if has("fix", "the fix", "solution", "resolution", "workaround", "fixes") and \
                 has("problem", "the problem", "problems", "symptom", "symptoms", "issue", "bug", "error", "cause",
                     "root cause") or (kind == "issue" and has("fix", "solution", "resolution", "workaround")):
@@ -2045,11 +2051,11 @@ def markdown_sections(text, path, scope, default_type):
     out, stack = [], []          # stack: [level, clean heading, entry, inside a part heading]
     label = file_label(path)
 
-    def new_entry(chain, raw_chain, own, body, ancestors_norm):
+    def new_entry(chain, raw_chain, own, body, ancestors_norm, level):
         return {"chain": chain, "raw": raw_chain, "own": own, "parts": [], "body": body,
-                "ancestors": ancestors_norm}
+                "ancestors": ancestors_norm, "level": level}
 
-    preamble = new_entry([label], [], "", list(nodes[0][2]), [])
+    preamble = new_entry([label], [], "", list(nodes[0][2]), [], 0)
     entries = [preamble]
     for level, heading, body in nodes[1:]:
         h = clean_heading(heading)
@@ -2067,7 +2073,7 @@ def markdown_sections(text, path, scope, default_type):
         # a level-1 heading above is the document's title: it gives a type only when it is a grouping word
         hints = [_norm_words(a) for a, lv in ((s[1], s[0]) for s in stack)
                  if lv > 1 or _CONTAINER_HEADINGS.match(_norm_words(a))]
-        e = new_entry(chain, ancestors + [h], norm, [] if _SKIP_HEADINGS.match(norm) else list(body), hints)
+        e = new_entry(chain, ancestors + [h], norm, [] if _SKIP_HEADINGS.match(norm) else list(body), hints, level)
         e["tags"] = [_slug(a) for a in ancestors if len(a.split()) <= 3 and _slug(a)][-4:]
         entries.append(e)
         stack.append([level, h, e, False])
@@ -2076,7 +2082,7 @@ def markdown_sections(text, path, scope, default_type):
         content = _body_text(e["body"])
         if not content.strip() or not re.sub(r"(?s)<!--.*?-->", "", content).strip():
             continue
-        kind, status = infer_kind(e["own"], e["parts"], e["ancestors"], content, path)
+        kind, status = infer_kind(e["own"], e["parts"], e["ancestors"], content, path, e["level"])
         raw = " > ".join(e["raw"])
         seen[raw] = seen.get(raw, 0) + 1
         if seen[raw] > 1:

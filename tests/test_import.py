@@ -403,3 +403,16 @@ def test_same_heading_in_two_files_of_a_checkout_stays_apart(db, cb, sql, tmp_pa
     assert rows == [("CLAUDE.md > Commands", "CLAUDE.md"),
                     ("CLAUDE.md > Commands (frontend/CLAUDE.md)", "frontend/CLAUDE.md")]
     assert "0 new, 0 updated, 2 unchanged" in cb("import", str(repo), "--project", "shop").out
+
+
+def test_a_readme_pitch_is_no_issue_but_an_adr_is_a_decision(db, cb, sql, tmp_path):
+    (tmp_path / "README.md").write_text(
+        "# Clambake\n\nCoordination for sessions.\n\n## The Problem\n\nSessions cannot see each other.\n\n"
+        "## The Solution\n\nA shared Postgres.\n")
+    (tmp_path / "0007-queue.md").write_text(
+        "# Use a table as the queue\n\n## Context\n\nRedis lost jobs.\n\n## Decision\n\nA jobs table.\n")
+    res = cb("import", str(tmp_path / "README.md"), str(tmp_path / "0007-queue.md"), "--project", "cb")
+    assert res.code == 0, res
+    got = {m["title"]: m["type"] for m in memories(sql, "cb")}
+    assert got == {"Clambake": "pattern", "Clambake > The Solution": "pattern",
+                   "Use a table as the queue": "decision"}
