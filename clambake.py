@@ -2850,7 +2850,7 @@ def missing_files(files, bases):
     return out
 
 
-def consolidate_data(scope, project, bases, stale_after, limit):
+def consolidate_data(scope, project, bases, stale_after):
     where = ["mem.scope = %(scope)s", "mem.status = 'active'"] + \
         (["mem.project = %(project)s"] if scope == "project" else [])
     rows = q(f"SELECT {RECALL_COLS}, tsvector_to_array(mem.search_tsv) AS lex, "
@@ -2900,7 +2900,7 @@ def cmd_consolidate(args):
         here = real_dir(os.getcwd())
         if scope == "project" and project_from_dir(here) == project and here not in bases:
             bases.append(here)
-    data = consolidate_data(scope, project, bases, stale_after, args.limit)
+    data = consolidate_data(scope, project, bases, stale_after)
     where = "global memory" if scope == "global" else project
     clusters, stale = data["clusters"], data["stale"]
     if args.json:
