@@ -498,7 +498,7 @@ def whoami(args, required=True):
                 note(f"note: {ENV_INSTANCE}={explicit} is not registered (ignored)")
                 return None
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
-                                hint="run: python clambake.py register --project NAME --dir DIR")
+                                hint=f"run: {script_cmd()} register --project NAME --dir DIR")
         # CLAMBAKE_INSTANCE left over from before a deregister, or another session's: the key decides
     session = os.environ.get(ENV_SESSION) or None
     try:
@@ -524,7 +524,7 @@ def whoami(args, required=True):
         return touch(me)
     if required:
         raise ClambakeError("not registered (no instance for this session or directory)", REFUSED,
-                            hint="run: python clambake.py register --project NAME --dir DIR  "
+                            hint=f"run: {script_cmd()} register --project NAME --dir DIR  "
                                  "(or pass --as ID)")
     return None
 
@@ -638,7 +638,7 @@ def cmd_register(args):
         emit(f"live: {shown}{more}")
     else:
         emit("live: no other instances")
-    emit(f"unread: {unread}" + (" (run: python clambake.py inbox)" if unread else ""))
+    emit(f"unread: {unread}" + (f" (run: {script_cmd()} inbox)" if unread else ""))
     if not session and not explicit:
         emit(f"tip: other shells find this instance by directory; or export {ENV_INSTANCE}={me['instance_id']}")
     return OK
@@ -653,7 +653,7 @@ def cmd_heartbeat(args):
             (task, status, me["instance_id"]), one=True)
     if row is None:
         raise ClambakeError(f"instance {me['instance_id']} vanished (cleaned up?)", REFUSED,
-                            hint="run: python clambake.py register")
+                            hint=f"run: {script_cmd()} register")
     if args.json:
         emit_json({"instance_id": row["instance_id"], "task": row["current_task"], "status": row["status"]})
     elif not args.quiet:
@@ -962,8 +962,8 @@ def take_claim(me, resource, reason, ttl, force):
             raise ClambakeError(
                 f"{resource} is claimed by {row['instance_id']}" + (f" ({held['project']})" if held else "")
                 + f"{age}: {one_line(row['reason'], 80)}{expires}", REFUSED,
-                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
-                     f"python clambake.py send --to {row['instance_id']} --type request --subject ...")
+                hint=f"wait: {script_cmd()} wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
+                     f"{script_cmd()} send --to {row['instance_id']} --type request --subject ...")
         q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
           "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
         # the previous holder's blocker on this resource is over
@@ -1323,7 +1323,7 @@ def cmd_remember(args):
                 f"ORDER BY id LIMIT 1", p, one=True)
         if dup and not args.force:
             raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
-                                hint=f"update it: python clambake.py update-memory {dup['id']} --content ...  "
+                                hint=f"update it: {script_cmd()} update-memory {dup['id']} --content ...  "
                                      "(or --force to store another)")
         near = q(f"SELECT id, title FROM {table} WHERE status = 'active' {pcond} AND lower(title) <> lower(%(title)s) "
                  f"AND (clambake.fuzzy_sim(lower(title), lower(%(title)s)) >= 0.6 OR "
@@ -1485,7 +1485,7 @@ def find_memory(mid, scope=None):
     rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.id = %(id)s{cond}", {"id": mid, "scope": scope})
     if not rows:
         raise ClambakeError(f"memory #{mid} not found" + (f" in {scope} memory" if scope else ""), REFUSED,
-                            hint="find ids with: python clambake.py recall --search WORDS")
+                            hint=f"find ids with: {script_cmd()} recall --search WORDS")
     if len(rows) > 1:
         raise ClambakeError(
             f"memory id {mid} is ambiguous (it dates from before the upgrade): project memory "
@@ -2257,7 +2257,7 @@ def cmd_hook(args):
     except ClambakeError as e:
         if e.code in (UNREACHABLE, NO_SCHEMA):
             say_coordination_off(event, session, "database unreachable" if e.code == UNREACHABLE
-                                 else "schema missing: run clambake.py init")
+                                 else f"schema missing: run {script_cmd()} init")
     except Exception as e:  # fail open: a hook must never break the session
         if os.environ.get(ENV_DEBUG) == "1":
             raise
@@ -2265,7 +2265,7 @@ def cmd_hook(args):
         if code == UNREACHABLE:
             say_coordination_off(event, session, "database unreachable")
         elif code == NO_SCHEMA:
-            say_coordination_off(event, session, "schema missing: run clambake.py init")
+            say_coordination_off(event, session, f"schema missing: run {script_cmd()} init")
         elif getattr(e, "pgcode", None) in ("57014", "55P03"):
             say_coordination_off(event, session, "database too slow")
     finally:
@@ -2956,7 +2956,7 @@ COMMANDS = [
 
 
 def _error(self, message):
-    raise ClambakeError(message + f" (see: python clambake.py {self.prog.split(' ', 1)[-1]} --help)"
+    raise ClambakeError(message + f" (see: {script_cmd()} {self.prog.split(' ', 1)[-1]} --help)"
                         if " " in self.prog else message, USAGE)
 
 
@@ -3012,12 +3012,12 @@ def build_parser(only=None):
         error = _error
 
     width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
-    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. python clambake.py {e}"
+    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}"
                                        for n, p, e in COMMANDS)
     epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
-    parser = Parser(prog="clambake.py", description="Coordinate Claude Code sessions through Postgres.",
+    parser = Parser(prog="clambake" if installed_command() else "clambake.py", description="Coordinate Claude Code sessions through Postgres.",
                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
     parser.add_argument("--as", dest="as_", metavar="INSTANCE", help="act as this instance id (or unique prefix)")
@@ -3031,7 +3031,7 @@ def build_parser(only=None):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
-        sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
+        sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
                             parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         if json_flag:
@@ -3224,7 +3224,7 @@ def classify(e):
     first = (str(e).strip().splitlines() or [name])[0]
     if pgcode in ("42P01", "3F000", "42703", "42883", "42704"):
         return NO_SCHEMA, f"the clambake schema is missing or older than this program ({first})", \
-            "run: python clambake.py init"
+            f"run: {script_cmd()} init"
     if pgcode == "57014":
         return REFUSED, "the database took too long (statement timeout)", \
             f"try again; raise {ENV_STATEMENT_TIMEOUT} if it persists"
