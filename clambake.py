@@ -2240,7 +2240,8 @@ def cmd_hook(args):
             os._exit(0)
 
     try:
-        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), 60.0)
+        # Claude Code kills a hook at its installed timeout: give up (fail open) a second before that
+        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), HOOK_EVENTS[args.event][2] - 1.0)
     except ClambakeError:
         deadline = HOOK_DEADLINE_S
     timer = threading.Timer(deadline, give_up)
@@ -2848,8 +2849,8 @@ def settings_env(with_password):
 def cmd_install_hooks(args):
     path = settings_path(args)
     if args.project and not installed_command():
-        raise ClambakeError(f"{path} is shared with everyone who clones the project, and without an installed "
-                            "`clambake` command the hook command holds this machine's paths", REFUSED,
+        raise ClambakeError(f"{path} is shared through the repository: without an installed `clambake` "
+                            "command the hooks would name this machine's paths", REFUSED,
                             hint=f"use --local (.claude/settings.local.json, not committed), or install clambake "
                                  f"(pipx install {os.path.dirname(os.path.abspath(__file__))}) and run "
                                  "`clambake install-hooks --project`")
