@@ -2395,6 +2395,10 @@ def build_briefing(me, cap, source="startup"):
         for m in open_blockers:
             b.add(f"- #{m['id']} {m['from_instance']} -> {m['to_target']}, {ago(m['age'])}: "
                   f"{one_line(m['subject'], 80)}", required=True)
+    # the few commands an agent needs, first of the optional lines (hooks do register/heartbeat/deregister)
+    b.add("How: claim = send --type blocker --resource RES --subject WHY; release = send --type done --resource "
+          "RES --subject OK; reply = send --reply-to ID --subject TEXT; learned = remember --type gotcha "
+          "--title T --content TEXT")
     # What is left after the required lines is shared out, so that a busy inbox cannot crowd out the
     # other sections: messages up to 40%, instances up to 55%, project memory up to 85% (unused room
     # passes on to the next section).
