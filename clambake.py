@@ -12,12 +12,40 @@ invalid input; 3 database unreachable or login failed; 4 schema missing or
 older than this program (run `python clambake.py init`).
 """
 
-import json
 import os
 import re
-import socket
 import sys
 import time
+
+
+class _LazyModule:
+    """A module imported on first use: every process is a new one (each hook call, each command), and json
+    and socket cost a few ms of start-up that most calls never need."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        module = __import__(self._name)
+        globals()[self._name] = module
+        return getattr(module, attr)
+
+
+json = _LazyModule("json")
+socket = _LazyModule("socket")
+
+
+class _LazyRe:
+    """A regular expression compiled on first use (compiling the module's patterns costs ~9 ms per process)."""
+
+    def __init__(self, pattern, flags=0):
+        self._args = (pattern, flags)
+        self._rx = None
+
+    def __getattr__(self, attr):
+        if self._rx is None:
+            self._rx = re.compile(*self._args)
+        return getattr(self._rx, attr)
 
 __version__ = "2.0.0"
 SCHEMA_VERSION = 2
@@ -83,7 +111,7 @@ class ClambakeError(Exception):
 # small pure helpers
 # --------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
+_DURATION = _LazyRe(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
 _UNIT = {None: 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600,
          "hrs": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800}
 
@@ -143,8 +171,8 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = _LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = _LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def term_safe(text, multiline=False):
@@ -267,6 +295,15 @@ def emit(text=""):
 
 def emit_json(obj):
     sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+
+
+def hostname():
+    """This machine's name, as socket.gethostname() gives it (without importing socket where uname has it)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:
+        import socket
+        return socket.gethostname()
 
 
 def note(text):
@@ -513,7 +550,7 @@ def whoami(args, required=True):
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              "       AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
+             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window()})
     if rows:
         me = rows[0]
         if not me["by_key"]:
@@ -561,7 +598,7 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     -> (row, reused)."""
-    host = socket.gethostname()
+    host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     with transaction():
         existing = None
@@ -616,7 +653,7 @@ def cmd_register(args):
     task = check_text(args.task, "task", MAX_TASK)
     model = check_text(args.model, "model", MAX_NAME)
     session = os.environ.get(ENV_SESSION) or None
-    host = socket.gethostname()
+    host = hostname()
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
     row, reused = register_instance(project, wd, task, model, session, explicit,
                                     explicit_required=bool(getattr(args, "as_", None)))
@@ -2157,7 +2194,7 @@ def clear_off_marker(session):
 
 # How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
 # hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
+_SAFE_WORD = _LazyRe(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
 _installed = {}
 
 
@@ -2305,7 +2342,7 @@ def hook_register(data, session):
           " AND host = %(host)s AND working_dir = %(wd)s "
           " AND last_heartbeat > now() - make_interval(secs => %(live)s) "
           " ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
-          {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
+          {"sk": session, "cleared": CLEARED, "host": hostname(), "wd": wd, "live": live_window()})
     # resume / clear / compact: keep the project the session may have chosen with `register --project`
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
     return hook_me(session) if session else find_instance(row["instance_id"])
