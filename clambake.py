@@ -2230,8 +2230,7 @@ def installed_command():
     """The `clambake` console script on PATH when it runs this very code (this process was started by it, or
     it belongs to this interpreter and this module is installed there), else None."""
     if "path" not in _installed:
-        import shutil
-        found, ours = shutil.which("clambake"), None
+        found, ours = which("clambake"), None
         if found:
             real = os.path.splitext(os.path.realpath(found))[0]
             started = os.path.splitext(os.path.realpath(sys.argv[0]))[0] if sys.argv and sys.argv[0] else ""
@@ -2244,6 +2243,17 @@ def installed_command():
                 ours = found if here in libs else None
         _installed["path"] = ours
     return _installed["path"]
+
+
+def which(name):
+    """shutil.which(name) without importing shutil (and what it imports) on every command."""
+    exts = [""] + (os.environ.get("PATHEXT", ".EXE;.BAT;.CMD").lower().split(";") if os.name == "nt" else [])
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for ext in exts:
+            path = os.path.join(d, name + ext)
+            if d and os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
+    return None
 
 
 def script_cmd():
@@ -3046,12 +3056,35 @@ def glue_dash_values(argv):
     return out
 
 
+def help_width():
+    """What argparse's HelpFormatter uses (shutil.get_terminal_size: COLUMNS, else the terminal, else 80)
+    minus 2, without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
 def build_parser(only=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
     import argparse
+    # clambake speaks English only: no message catalogue lookups (gettext searches the disk for argparse.mo
+    # in every language of LANG/LANGUAGE on each of a dozen strings, several ms per process)
+    argparse._ = lambda text: text
+    argparse.ngettext = lambda one, many, n: one if n == 1 else many
 
     class Parser(argparse.ArgumentParser):
         error = _error
+
+        def _get_formatter(self):
+            # argparse builds a formatter for every add_argument; its default width imports shutil
+            return self.formatter_class(prog=self.prog, width=help_width())
 
     width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
     epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}"
@@ -3059,12 +3092,13 @@ def build_parser(only=None):
     epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
-    parser = Parser(prog="clambake" if installed_command() else "clambake.py", description="Coordinate Claude Code sessions through Postgres.",
+    parser = Parser(prog="clambake" if installed_command() else "clambake.py",
+                    description="Coordinate Claude Code sessions through Postgres.",
                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
     parser.add_argument("--as", dest="as_", metavar="INSTANCE", help="act as this instance id (or unique prefix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--as", dest="as_", metavar="INSTANCE", default=argparse.SUPPRESS,
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
