@@ -3071,13 +3071,29 @@ def help_width():
     return (columns or 80) - 2
 
 
-def build_parser(only=None):
-    """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
+def import_argparse():
+    """argparse without message catalogues: clambake speaks English only, and gettext would search the disk
+    for argparse.mo in every language of LANG/LANGUAGE on each of a dozen strings (several ms per process).
+    A stand-in gettext serves argparse's import, so gettext and locale are not even imported."""
+    if "argparse" not in sys.modules and "gettext" not in sys.modules:
+        import types
+        stub = types.ModuleType("gettext")
+        stub.gettext = lambda text: text
+        stub.ngettext = lambda one, many, n: one if n == 1 else many
+        sys.modules["gettext"] = stub
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]         # anyone else importing gettext gets the real one
     import argparse
-    # clambake speaks English only: no message catalogue lookups (gettext searches the disk for argparse.mo
-    # in every language of LANG/LANGUAGE on each of a dozen strings, several ms per process)
     argparse._ = lambda text: text
     argparse.ngettext = lambda one, many, n: one if n == 1 else many
+    return argparse
+
+
+def build_parser(only=None):
+    """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
+    argparse = import_argparse()
 
     class Parser(argparse.ArgumentParser):
         error = _error
