@@ -2455,14 +2455,16 @@ def installed_command():
     if "path" not in _installed:
         found, ours = which("clambake"), None
         if found:
-            real = os.path.splitext(os.path.realpath(found))[0]
-            started = os.path.splitext(os.path.realpath(sys.argv[0]))[0] if sys.argv and sys.argv[0] else ""
+            def norm(path):             # Windows: clambake.exe vs clambake, any letter case
+                return os.path.normcase(os.path.splitext(os.path.realpath(path))[0])
+            real = norm(found)
+            started = norm(sys.argv[0]) if sys.argv and sys.argv[0] else ""
             if started == real:
                 ours = found
-            elif os.path.dirname(real) == os.path.realpath(os.path.dirname(sys.executable)):
+            elif os.path.dirname(real) == os.path.normcase(os.path.realpath(os.path.dirname(sys.executable))):
                 import sysconfig
-                here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
-                libs = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("purelib", "platlib")}
+                here = os.path.normcase(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))
+                libs = {os.path.normcase(os.path.realpath(sysconfig.get_paths()[k])) for k in ("purelib", "platlib")}
                 ours = found if here in libs else None
         _installed["path"] = ours
     return _installed["path"]
