@@ -2484,9 +2484,10 @@ def which(name):
 def script_cmd():
     """How an agent runs this program from any directory and shell: the installed `clambake` when it is this
     code, else the interpreter that has psycopg2 (sys.executable) and this file, absolute and quoted."""
-    if installed_command():
-        return "clambake"
-    return f"{shell_path(sys.executable)} {shell_path(os.path.abspath(__file__))}"
+    if "cmd" not in _installed:
+        _installed["cmd"] = "clambake" if installed_command() else \
+            f"{shell_path(sys.executable)} {shell_path(os.path.abspath(__file__))}"
+    return _installed["cmd"]
 
 
 def session_key_of(value):
@@ -3356,9 +3357,10 @@ def build_parser(only=None):
             return self.formatter_class(prog=self.prog, width=help_width())
 
     width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
-    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}"
-                                       for n, p, e in COMMANDS)
-    epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
+    # the command list is shown only by the top-level help (with a subcommand typed, `only` is set)
+    epilog = "" if only is not None else "commands:\n" + "\n".join(
+        f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}" for n, p, e in COMMANDS) + "\n\n"
+    epilog += ("exit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
     parser = Parser(prog="clambake" if installed_command() else "clambake.py",
