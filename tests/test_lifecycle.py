@@ -384,7 +384,7 @@ def test_post_tool_between_checks_costs_no_connection(db, cb, cbp, tmp_path, mon
     assert res.code == 0 and res.out == ""
     assert "import time:" in res.err and "psycopg2" not in res.err      # the driver is never loaded
     clambake.precompile()
-    installed = clambake.hook_command("post-tool")     # as install-hooks writes it: cached bytecode
+    installed, _ = clambake.hook_command("post-tool")  # as install-hooks writes it: cached bytecode
     times, floor = [], []
     for _ in range(5):
         t0 = time.monotonic()
