@@ -143,6 +143,19 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
+_PORT_RES = re.compile(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
+
+
+def canon_resource(name):
+    """A resource's stored form: norm_resource() first, then one spelling per port: `8080`, `:8080`,
+    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`."""
+    text = norm_resource(name)
+    m = _PORT_RES.match(text)
+    if m and 0 < int(m.group(1)) < 65536:
+        return f"port:{int(m.group(1))}"
+    return text
+
+
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -176,10 +189,27 @@ def live_window():
     return env_duration(ENV_LIVE_WINDOW, 1800)
 
 
+def read_stdin_text():
+    """All of standard input as text: UTF-8 bytes (a BOM dropped) whatever the console code page says;
+    input that is not UTF-8 is decoded with the locale's encoding, then with replacement characters."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return sys.stdin.read()
+    raw = stream.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        import locale
+        try:
+            return raw.decode(locale.getpreferredencoding(False) or "utf-8")
+        except (UnicodeDecodeError, LookupError):
+            return raw.decode("utf-8", "replace")
+
+
 def read_text_arg(value, what, limit):
-    """Text argument; '-' reads standard input.  Checks size and NUL bytes."""
+    """Text argument; '-' reads standard input (UTF-8).  Checks size and NUL bytes."""
     if value == "-":
-        value = sys.stdin.read()
+        value = read_stdin_text()
     if value is None:
         return None
     if "\x00" in value:
@@ -708,6 +738,19 @@ OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target,
                      "     WHERE c.message_id = m.id AND c.expires_at > now()))")
 
 
+def note_near_claims(resource, live):
+    """A stderr note about held resources whose name nearly matches `resource` (docker-compose.yaml
+    for docker-compose.yml, postgress for postgres): probably the same thing, spelled differently."""
+    import difflib
+    if resource.startswith("port:"):
+        return
+    for c in q(CLAIMS_SQL + " AND c.resource <> %(r)s AND c.resource NOT LIKE 'port:%%' ORDER BY c.claimed_at",
+               {"r": resource, "live": live}):
+        if difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
+            note(f"note: {c['resource']} (nearly the same name) is held by {c['instance_id']} "
+                 f"({c['project']}) {ago(c['age'])}; did you mean it?")
+
+
 def claim_line(c):
     return (f"{c['resource']}: held by {c['instance_id']} ({c['project']}) {ago(c['age'])}, "
             f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
@@ -846,7 +889,7 @@ def cmd_send(args):
     mtype = check_choice(args.type, MESSAGE_TYPES, "message type")
     subject = check_text(args.subject, "subject", MAX_SUBJECT, required=True)
     body = read_text_arg(args.body, "body", MAX_BODY)
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     if resource is not None:
         check_text(resource, "resource", MAX_NAME, required=True)
         if mtype not in ("blocker", "done"):
@@ -904,6 +947,8 @@ def cmd_send(args):
         else:
             log_action(iid, project, "blocker" if mtype == "blocker" else "send",
                        f"#{mid} {mtype} to {target}: {subject}")
+    if mtype == "blocker" and resource:
+        note_near_claims(resource, live_window())
     if args.json:
         emit_json({"id": mid, "to": target, "target_kind": kind, "type": mtype, "resource": resource,
                    "claimed": bool(mtype == "blocker" and resource), "released": released,
@@ -1135,10 +1180,12 @@ def message_receipts(m):
 
 
 def cmd_check(args):
-    resource = norm_resource(args.resource)
+    resource = canon_resource(args.resource)
     check_text(resource, "resource", MAX_NAME, required=True)
     me = whoami(args, required=False)
     held = q(CLAIMS_SQL + " AND c.resource = %(r)s", {"r": resource, "live": live_window()}, one=True)
+    if held is None:
+        note_near_claims(resource, live_window())
     mine = bool(held and me and held["instance_id"] == me["instance_id"])
     if args.json:
         emit_json({"resource": resource, "free": held is None or mine, "held_by_me": mine,
@@ -1160,7 +1207,7 @@ def cmd_wait(args):
     import select
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     me = whoami(args, required=resource is None)
     conn = connect()
     conn.cursor().execute("LISTEN clambake")
@@ -1757,9 +1804,10 @@ HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it 
 
 
 def hook_input():
-    """Claude Code's hook JSON from stdin ({} when absent or invalid)."""
+    """Claude Code's hook JSON from stdin, read whole (a big Write is judged too), as UTF-8 whatever the
+    console code page ({} when absent or invalid)."""
     try:
-        data = json.loads(sys.stdin.read(4 * 1024 * 1024) or "{}")
+        data = json.loads(read_stdin_text() or "{}")
     except (ValueError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -2267,19 +2315,8 @@ GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case es
                            "coproc".split())
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_PORT_RES = re.compile(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
 _WIN_PATH = re.compile(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
 _PIECES = re.compile(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
-
-
-def canon_resource(name):
-    """A resource's stored form: norm_resource() first, then one spelling per port: `8080`, `:8080`,
-    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`."""
-    text = norm_resource(name)
-    m = _PORT_RES.match(text)
-    if m and 0 < int(m.group(1)) < 65536:
-        return f"port:{int(m.group(1))}"
-    return text
 
 
 def resource_kind(resource):
@@ -2601,12 +2638,13 @@ def _close(text, i, open_ch, close_ch):
 
 
 def shell_parts(command, dialect="sh"):
-    """A shell command line as simple commands: [(words, redirect targets)], split at ; & && || | |&,
+    """A shell command line as simple commands: [(words, redirect targets, piped from the one before)],
+    split at ; & && || | |&,
     newlines, ( ) { }; the commands inside $(...), `...`, <(...) come as parts of their own (their text
     also stays in the word, for ports and names); here-document bodies are data and skipped.  `dialect`
     "ps" is PowerShell: backtick escapes, no backslash escapes, & is the call operator."""
     parts, words, redirects, nested = [], [], [], []
-    cur, in_word, pending, heredocs = [], False, None, []
+    cur, in_word, pending, heredocs, piped = [], False, None, [], False
     ps = dialect == "ps"
     esc = "`" if ps else "\\"
     i, n = 0, len(command)
@@ -2624,12 +2662,12 @@ def shell_parts(command, dialect="sh"):
             pending = None
         cur, in_word = [], False
 
-    def end_part():
-        nonlocal words, redirects
+    def end_part(pipe=False):
+        nonlocal words, redirects, piped
         end_word()
         if words or redirects:
-            parts.append((words, redirects))
-        words, redirects = [], []
+            parts.append((words, redirects, piped))
+        words, redirects, piped = [], [], pipe
 
     while i < n:
         ch = command[i]
@@ -2766,7 +2804,7 @@ def shell_parts(command, dialect="sh"):
             if ps and ch == "&" and command[i + 1:i + 2] != "&" and not in_word:
                 i += 1                               # & "C:\path\tool.exe": the call operator
                 continue
-            end_part()
+            end_part(pipe=ch == "|" and command[i + 1:i + 2] != "|")
             i += 1
             continue
         cur.append(ch)
@@ -2780,8 +2818,11 @@ def shell_parts(command, dialect="sh"):
 
 def command_effects(command, dialect="sh", depth=0):
     """Every part's effects (part_effects) for a whole command line, bash -c "..." followed inside."""
-    out = []
-    for words, redirects in shell_parts(command, dialect):
+    out, before = [], []
+    for words, redirects, piped in shell_parts(command, dialect):
+        if piped and "xargs" in [w.lower() for w in words[:3]]:
+            words = words + before           # lsof -ti:8080 | xargs kill: kill gets what lsof names
+        before = words
         eff = part_effects(words, redirects, dialect, depth)
         out.append(eff)
         for text, inner in eff["nested"]:
