@@ -2895,7 +2895,7 @@ def hook_pre_tool(data, session, args):
 
 def deny_reason(c):
     """Two short lines: who holds what since when and why; the one command to run."""
-    return (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) since {ago(c['age'])}"
+    return (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}"
             + (f": {one_line(c['reason'], 80)}" if c["reason"] else "") + "\n"
             f"wait for it: {script_cmd()} wait --resource {quote_arg(c['resource'])} --timeout 110s")
 
