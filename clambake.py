@@ -287,6 +287,21 @@ def ancestors(path):
         d = parent
 
 
+_WIN_PATH = re.compile(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
+
+
+def fold_paths(*paths):
+    """Compare these paths case-insensitively?  On Windows, or when one is Windows-style (drive, UNC)."""
+    return os.name == "nt" or any(_WIN_PATH.match(p or "") for p in paths)
+
+
+def same_dir(a, b):
+    """Are two directory paths the same (case-insensitively where fold_paths says so)?"""
+    if a is None or b is None:
+        return a is b
+    return a.lower() == b.lower() if fold_paths(a, b) else a == b
+
+
 def real_dir(path):
     return os.path.normpath(os.path.realpath(os.path.expanduser(path)))
 
@@ -295,8 +310,14 @@ def emit(text=""):
     sys.stdout.write(text + "\n")
 
 
+def json_value(value):
+    """JSON for values json does not know: timestamps in ISO 8601 (2026-12-01T19:12:37.123+00:00)."""
+    iso = getattr(value, "isoformat", None)
+    return iso() if iso else str(value)
+
+
 def emit_json(obj):
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+    sys.stdout.write(json.dumps(obj, default=json_value, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def note(text):
@@ -535,15 +556,17 @@ def whoami(args, required=True):
     rows = q(f"SELECT {INSTANCE_COLS}, (i.session_key IS NOT DISTINCT FROM %(sk)s AND %(sk)s IS NOT NULL) AS by_key "
              "FROM clambake.instances i "
              "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
-             "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
+             "   OR (i.host = %(host)s AND (i.working_dir = ANY(%(dirs)s) "
+             "       OR (%(fold)s AND lower(i.working_dir) = ANY(%(ldirs)s))) "
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              "       AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
+             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window(),
+              "fold": fold_paths(cwd or ""), "ldirs": [d.lower() for d in dirs]})
     if rows:
         me = rows[0]
         if not me["by_key"]:
-            same = [r for r in rows if r["working_dir"] == me["working_dir"] and not r["by_key"]]
+            same = [r for r in rows if same_dir(r["working_dir"], me["working_dir"]) and not r["by_key"]]
             if len(same) > 1:
                 note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
                      f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
@@ -2315,7 +2338,6 @@ GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case es
                            "coproc".split())
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_WIN_PATH = re.compile(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
 _PIECES = re.compile(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
 
 
@@ -2330,11 +2352,6 @@ def resource_kind(resource):
     if "/" in r or "\\" in r or r.startswith(".") or re.search(r"\.[a-z0-9_~-]{1,10}$", r):
         return "file", r
     return "name", r
-
-
-def fold_paths(*paths):
-    """Compare these paths case-insensitively?  On Windows, or when one is Windows-style (drive, UNC)."""
-    return os.name == "nt" or any(_WIN_PATH.match(p or "") for p in paths)
 
 
 def path_key(path, cwd=None, fold=None):
@@ -3090,6 +3107,10 @@ COMMANDS = [
 ]
 
 
+NO_IDENTITY = ("init", "cleanup", "hook", "install-hooks", "uninstall-hooks")   # --as means nothing there
+MEMORY_TYPES_HELP = f"project: {', '.join(PROJECT_MEMORY_TYPES)}; global: {', '.join(GLOBAL_MEMORY_TYPES)}"
+
+
 def _error(self, message):
     raise ClambakeError(message + f" (see: python clambake.py {self.prog.split(' ', 1)[-1]} --help)"
                         if " " in self.prog else message, USAGE)
@@ -3162,12 +3183,22 @@ def build_parser(only=None):
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
 
+    def required(sp):
+        """The group that --help shows as "required options" (argparse lists them with the optional)."""
+        if isinstance(sp, _Skipped):
+            return sp
+        groups = getattr(sp, "_clambake_required", None)
+        if groups is None:
+            groups = sp._clambake_required = sp.add_argument_group("required options")
+        return groups
+
     def add(name, func, json_flag=True):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
         sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
-                            parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+                            parents=[] if name in NO_IDENTITY else [common],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -3184,7 +3215,7 @@ def build_parser(only=None):
 
     sp = add("heartbeat", cmd_heartbeat)
     sp.add_argument("--task", "-t")
-    sp.add_argument("--status", "-s", help="active, idle, busy or shutting_down")
+    sp.add_argument("--status", metavar="{" + ",".join(INSTANCE_STATUSES) + "}", help="(case-insensitive)")
     sp.add_argument("--quiet", "-q", action="store_true")
 
     sp = add("status", cmd_status)
@@ -3196,8 +3227,9 @@ def build_parser(only=None):
 
     sp = add("send", cmd_send)
     sp.add_argument("--to", help="@all, a project name or an instance id (default @all)")
-    sp.add_argument("--type", default="info", help="info, warning, blocker, request or done (default info)")
-    sp.add_argument("--subject", "-s", required=True)
+    sp.add_argument("--type", default="info", metavar="{" + ",".join(MESSAGE_TYPES) + "}",
+                    help="message type (default info; case-insensitive)")
+    required(sp).add_argument("--subject", "-s", required=True)
     sp.add_argument("--body", "-b", help="text, or - to read standard input")
     sp.add_argument("--resource", "-r", help="with blocker: claim it exclusively; with done: release it")
     sp.add_argument("--ttl", help="expiry (message default 24h; claim default 2h)")
@@ -3227,10 +3259,10 @@ def build_parser(only=None):
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--title", required=True)
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    required(sp).add_argument("--title", required=True)
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags", help="comma-separated")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated")
     sp.add_argument("--files", help="comma-separated related files")
     sp.add_argument("--force", action="store_true", help="store even when the same title exists")
     sp.add_argument("--allow-secret", action="store_true", help="store text that looks like a secret")
@@ -3240,10 +3272,10 @@ def build_parser(only=None):
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
     g.add_argument("--all-projects", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--status", help="active (default), resolved, deprecated, superseded or any")
-    sp.add_argument("--tag", help="only memories with this tag (comma: all of them)")
-    sp.add_argument("--search", "-s", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + ",any}", help="default active")
+    sp.add_argument("--tag", "--tags", dest="tag", help="only memories with this tag (comma: all of them)")
+    sp.add_argument("--search", help="words, \"a phrase\", -excluded")
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--full", action="store_true", help="print whole entries")
     sp.add_argument("--id", help="print one memory in full")
@@ -3252,19 +3284,19 @@ def build_parser(only=None):
 
     sp = add("update-memory", cmd_update_memory)
     sp.add_argument("id")
-    sp.add_argument("--status")
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + "}")
     sp.add_argument("--title")
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated (replaces the tags)")
     sp.add_argument("--files")
-    sp.add_argument("--type")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
 
     sp = add("log", cmd_log)
-    sp.add_argument("--action", "-a", required=True)
-    sp.add_argument("--summary", "-s", required=True, help="text, or - to read standard input")
+    required(sp).add_argument("--action", "-a", required=True, help="e.g. " + ", ".join(LOG_ACTIONS[9:14]) + "...")
+    required(sp).add_argument("--summary", required=True, help="text, or - to read standard input")
     sp.add_argument("--files", help="comma-separated")
     sp.add_argument("--project", "-p", help="default: your registered project")
 
@@ -3317,6 +3349,8 @@ def main(argv=None):
         if not getattr(args, "func", None):
             build_parser().print_help()
             return USAGE
+        if getattr(args, "as_", None) and args.command in NO_IDENTITY:
+            raise ClambakeError(f"--as has no meaning for {args.command}", USAGE)
         return args.func(args)
     except ClambakeError as e:
         report_error(e)

@@ -477,3 +477,23 @@ def test_body_from_stdin_is_utf8_under_a_cp1252_console(cbp, cb, sessions):
               "--content", "-", input=body, env=CP1252_ENV)
     assert res.code == 0, res
     assert body in cb.json("recall", "--global", "--full")["memories"][0]["content"]
+
+
+def test_same_dir_folds_case_for_windows_paths():
+    assert clambake.same_dir("F:\\Docker\\Clambake", "f:\\docker\\clambake")
+    assert clambake.same_dir("F:/Docker/Clambake", "F:/DOCKER/clambake")
+    assert clambake.same_dir("/home/dev/Shop", "/home/dev/shop") == (os.name == "nt")
+    assert clambake.same_dir("/home/dev/shop", "/home/dev/shop")
+
+
+def test_directory_identity_is_case_insensitive_on_windows(db, cb, sql, tmp_path, monkeypatch):
+    """A session registered as F:\\Docker\\Clambake is found from f:\\docker\\clambake on Windows.  Here
+    (POSIX) the stored directory is given another case and Windows' rule switched on for the lookup."""
+    d = tmp_path / "Shop"
+    d.mkdir()
+    iid = cb.json("register", "--project", "shop", "--dir", str(d))["instance_id"]
+    sql("UPDATE clambake.instances SET working_dir = upper(working_dir) WHERE instance_id = %s", (iid,))
+    assert cb("whoami", cwd=str(d)).code == 1                   # POSIX: another case is another directory
+    monkeypatch.setattr(clambake, "fold_paths", lambda *paths: True)
+    res = cb("whoami", cwd=str(d))
+    assert res.code == 0 and res.out.startswith(iid), res
