@@ -770,8 +770,8 @@ def note_near_claims(resource, live):
     for c in q(CLAIMS_SQL + " AND c.resource <> %(r)s AND c.resource NOT LIKE 'port:%%' ORDER BY c.claimed_at",
                {"r": resource, "live": live}):
         if difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
-            note(f"note: {c['resource']} (nearly the same name) is held by {c['instance_id']} "
-                 f"({c['project']}) {ago(c['age'])}; did you mean it?")
+            note(f"note: {one_line(c['resource'], 100)} (nearly the same name) is held by {c['instance_id']} "
+                 f"({one_line(c['project'], 60)}) {ago(c['age'])}; did you mean it?")
 
 
 def claim_line(c):
@@ -2217,16 +2217,15 @@ uniq tr fold fmt paste join expand unexpand rev readlink realpath basename dirna
 ps pgrep pidof top htop btop uptime free vmstat iostat lsof fuser ss netstat nc ncat netcat telnet ping traceroute
 curl wget http https nslookup dig host ip ifconfig nmap openssl journalctl dmesg last
 cd pushd popd export set unset alias unalias local declare typeset readonly shift return exit wait jobs read
-umask ulimit hash history trap shopt source-free : clambake clambake.py psql mysql mongosh sqlite3 pg_isready
-pg_dump mysqldump git-lfs python-version
+umask ulimit hash history trap shopt : psql mysql mongosh sqlite3 pg_isready pg_dump pg_dumpall mysqldump
 get-content gc select-string sls get-childitem gci get-item gi test-path resolve-path get-process gps
-get-service gsv get-nettcpconnection get-command gcm get-location gl write-output write host write-host
+get-service gsv get-nettcpconnection get-command gcm get-location gl write-output host write-host
 measure-object select-object where-object sort-object group-object format-table format-list ft fl out-host
 out-string out-null compare-object tasklist findstr where set-location sl
 """.split())
 # readers that write the file given to one of these options (curl -o FILE)
 GUARD_OUTPUT_OPTIONS = {"sort": ("-o", "--output"), "curl": ("-o", "--output"), "wget": ("-O", "--output-document"),
-                        "git": ("--output",), "jq": (), "tee-object": ("-filepath",)}
+                        "git": ("--output",)}
 # readers that turn into writers of their operands with an in-place option (sed -i)
 GUARD_INPLACE = {"sed": ("-i", "--in-place"), "perl": ("-i",), "ruby": ("-i",), "yq": ("-i", "--inplace"),
                  "gawk": ("-i",), "awk": ("-i",), "prettier": ("--write", "-w"), "eslint": ("--fix",),
@@ -2235,7 +2234,7 @@ GUARD_INPLACE = {"sed": ("-i", "--in-place"), "perl": ("-i",), "ruby": ("-i",), 
 GUARD_WRITERS = {
     **dict.fromkeys("rm rmdir unlink shred touch truncate chmod chown chgrp chattr setfacl mkdir tee mv patch "
                     "black isort autopep8 rustfmt dos2unix unix2dos sponge "
-                    "vi vim nvim gvim view-edit nano pico micro emacs emacsclient ed ex joe kate gedit code "
+                    "vi vim nvim gvim nano pico micro emacs emacsclient ed ex joe kate gedit code "
                     "code-insiders codium cursor subl notepad notepad++ write wordpad "
                     "tee-object remove-item ri del erase rd set-content add-content ac clear-content clc out-file "
                     "new-item ni md move-item mi move rename-item rni ren set-item si clear-item cli".split(),
@@ -2256,7 +2255,7 @@ GUARD_VALUE_OPTIONS = {"sed": ("-e", "-f", "--expression", "--file"), "perl": ("
 GUARD_WRAPPERS = frozenset("sudo doas env nohup time nice ionice timeout stdbuf xargs command exec builtin watch "
                            "npx pnpx bunx uvx winpty chronic caffeinate".split())
 # tools with subcommands: the read-only ones (multi-word keys like "compose logs"); `names`: a changing
-# subcommand also acts on the names it is given (docker restart api); `files`: subcommands that write
+# subcommand (or only these ones) also acts on the names it is given (docker restart api); `files`: subcommands that write
 # the paths they are given (git checkout -- FILE); `opts`: global options that take a value
 _DOCKER_RO = {"ps", "logs", "inspect", "images", "version", "info", "stats", "top", "port", "diff", "events",
               "history", "search", "help", "image ls", "image list", "image inspect", "image history",
@@ -2269,6 +2268,7 @@ _DOCKER_RO = {"ps", "logs", "inspect", "images", "version", "info", "stats", "to
               "compose images", "compose top", "compose version", "compose port", "compose events"}
 _DOCKER_OPTS = ("-H", "--host", "--context", "-c", "--config", "-l", "--log-level", "-f", "--file", "-p",
                 "--project-name", "--profile", "--env-file", "--project-directory", "--ansi", "--progress")
+_SCRIPT_RUNS = {"run", "run-script", "exec", "start", "stop", "restart", "dlx"}   # npm run docker:up
 GUARD_TOOLS = {
     "docker": {"ro": _DOCKER_RO, "names": True, "files": {"cp", "container cp", "compose cp"},
                "opts": _DOCKER_OPTS, "groups": {"compose", "image", "container", "network", "volume", "context",
@@ -2280,7 +2280,7 @@ GUARD_TOOLS = {
                    "version", "annotate", "name-rev", "for-each-ref", "count-objects", "fsck", "check-ignore",
                    "merge-base", "range-diff", "format-patch", "fetch"},
             "names": False, "files": {"checkout", "restore", "rm", "mv", "reset", "stash", "clean", "apply",
-                                      "am", "switch", "add"},
+                                      "am", "switch"},
             "opts": ("-C", "-c", "--git-dir", "--work-tree", "--namespace")},
     "kubectl": {"ro": {"get", "describe", "logs", "top", "explain", "version", "api-resources", "api-versions",
                        "cluster-info", "diff", "auth can-i", "config view", "config get-contexts",
@@ -2304,11 +2304,13 @@ GUARD_TOOLS = {
                     "services list", "services info", "help"}, "names": True, "groups": {"services"}},
     "npm": {"ro": {"ls", "list", "view", "info", "show", "outdated", "search", "help", "why", "explain", "audit",
                    "config get", "config list", "doctor", "root", "bin", "prefix", "whoami", "ping"},
-            "names": True, "groups": {"config"}},
-    "pnpm": {"ro": {"ls", "list", "view", "info", "outdated", "why", "audit", "help"}, "names": True},
+            "names": _SCRIPT_RUNS, "groups": {"config"}},
+    "pnpm": {"ro": {"ls", "list", "view", "info", "outdated", "why", "audit", "help"}, "names": _SCRIPT_RUNS},
     "yarn": {"ro": {"list", "info", "why", "outdated", "audit", "help"}, "names": True},
     "pip": {"ro": {"list", "show", "freeze", "check", "search", "index", "help", "config list", "debug", "inspect"},
-            "names": True, "groups": {"config"}},
+            "names": False, "groups": {"config"}},
+    "gh": {"ro": set(), "names": False},
+    "glab": {"ro": set(), "names": False},
     "redis-cli": {"ro": {"ping", "info", "get", "mget", "keys", "scan", "ttl", "pttl", "type", "exists",
                          "monitor", "dbsize", "llen", "lrange", "hget", "hgetall", "smembers", "scard", "zrange",
                          "strlen", "--scan", "client list", "config get", "slowlog get", "memory usage"},
@@ -2325,6 +2327,9 @@ GUARD_PROGRAM_RESOURCES = {"docker-compose": ("docker",), "dockerd": ("docker",)
                            "pg_ctl": ("postgres", "postgresql"), "pg_ctlcluster": ("postgres", "postgresql"),
                            "pg_upgrade": ("postgres", "postgresql"), "redis-cli": ("redis",),
                            "nginx": ("nginx",), "apachectl": ("apache", "httpd")}
+# other names of the same thing (a claim on postgres covers `systemctl restart postgresql`)
+GUARD_NAME_ALIASES = {"postgres": ("postgresql",), "postgresql": ("postgres",), "kubernetes": ("k8s",),
+                      "k8s": ("kubernetes",), "docker": ("docker-desktop", "com.docker.service")}
 # programs that stop or kill what their arguments name (processes, services, ports)
 GUARD_KILLERS = frozenset("kill pkill killall taskkill skill stop-process spps kill-port fkill "
                           "restart-service stop-service start-service suspend-service resume-service set-service "
@@ -2338,6 +2343,9 @@ GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case es
                            "coproc".split())
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_PLAIN_SH = re.compile(r"[^\s'\"\\`$<>|&;(){}#]+")
+_PLAIN_PS = re.compile(r"[^\s'\"`$<>|&;(){}#*@]+")
+_PLAIN_DQ = re.compile(r"[^\"\\`$]+")
 _PIECES = re.compile(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
 
 
@@ -2431,20 +2439,25 @@ def port_hits(word, port):
     return bool(re.search(r"(?<![\w.])" + str(port) + r"(?![\w.])", word))
 
 
+def _name_forms(name):
+    return (name,) + GUARD_NAME_ALIASES.get(name, ())
+
+
 def name_hits(word, name, how="strict"):
     """Does this word name the resource `name`?  "strict": one of its pieces (split at / = : , @ and
     the like) is the name; "target" (what kill or systemctl restart is given): also docker.service,
     dockerd, docker.exe; "program": the program docker, dockerd, docker-compose, /usr/bin/docker."""
     w = word.lower()
+    forms = _name_forms(name)
     if how == "program":
         w = re.sub(r"\.(exe|cmd|bat|com|ps1)$", "", re.split(r"[/\\]", w)[-1])
-        return w == name or w in (name + "d", name + "ctl") or w.startswith((name + "-", name + "_"))
+        return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
     for piece in _PIECES.split(w):
         if how == "target":
             piece = re.sub(r"\.(service|socket|timer|target|exe)$", "", piece)
-            if piece in (name, name + "d"):
+            if any(piece in (f, f + "d") for f in forms):
                 return True
-        elif piece == name:
+        elif piece in forms:
             return True
     return False
 
@@ -2557,8 +2570,8 @@ def part_effects(words, redirects, dialect="sh", depth=0):
             return _merge(eff, part_effects(args, [], "sh", depth + 1))
         if not args or all(a.startswith("-") for a in args):
             return eff
-    if prog.endswith("clambake") or prog == "clambake.py" or (
-            prog.startswith(("python", "py")) and any(a.endswith("clambake.py") for a in flags[:3])):
+    if prog in ("clambake", "clambake.py") or (prog.startswith(("python", "py", "uv", "pipx")) and any(
+            re.split(r"[/\\]", a)[-1] in ("clambake", "clambake.py") for a in flags[:3])):
         return eff                                   # clambake's own check, wait, send...
     if prog in GUARD_TOOLS:
         spec = GUARD_TOOLS[prog]
@@ -2568,7 +2581,8 @@ def part_effects(words, redirects, dialect="sh", depth=0):
         if key in spec["ro"] or not args or key in ("--version", "-v", "version", "--help", "-h"):
             return eff
         eff["programs"].append(prog)
-        eff["acts"] += [(a, "target" if spec["names"] else "port") for a in assigns + args]
+        names = spec["names"] if isinstance(spec["names"], bool) else key in spec["names"]
+        eff["acts"] += [(a, "target" if names else "port") for a in assigns + args]
         return eff
     if prog in GUARD_KILLERS or (prog == "fuser" and any(re.match(r"^-\w*k", a) for a in args)):
         eff["acts"] += [(a, "target") for a in args]
@@ -2622,8 +2636,16 @@ def part_effects(words, redirects, dialect="sh", depth=0):
             elif "=" in a and a.split("=", 1)[0] in outs:
                 eff["writes"].append((a.split("=", 1)[1], False))
         return eff
-    # anything else (scripts, interpreters, build tools, servers) may change whatever it names
+    # anything else (scripts, interpreters, build tools, servers) may change whatever it names; an argument
+    # with spaces is prose (a title, a message, code) unless it starts with a command: ssh host "docker ..."
     eff["programs"].append(prog_word)
+    for a in args:
+        if re.search(r"\s", a.strip()):
+            first = re.split(r"[/\\]", a.split()[0].lower())[-1]
+            if depth < 4 and (first in GUARD_TOOLS or first in GUARD_KILLERS or first in GUARD_WRITERS
+                              or first in GUARD_SHELLS or first in GUARD_WRAPPERS):
+                eff["nested"].append((a, dialect))
+    args = [a for a in args if not re.search(r"\s", a.strip())]
     eff["acts"] += [(a, "strict") for a in assigns + args]
     eff["writes"] += [(a.split("=", 1)[1] if a.startswith("-") else a, False) for a in args
                       if not a.startswith("-") or "=" in a]
@@ -2686,7 +2708,14 @@ def shell_parts(command, dialect="sh"):
             parts.append((words, redirects, piped))
         words, redirects, piped = [], [], pipe
 
+    plain = _PLAIN_PS if ps else _PLAIN_SH
     while i < n:
+        m = plain.match(command, i)
+        if m:                                        # a run of ordinary characters at once
+            cur.append(m.group())
+            in_word = True
+            i = m.end()
+            continue
         ch = command[i]
         if ch == "\n":
             end_part()
@@ -2743,6 +2772,11 @@ def shell_parts(command, dialect="sh"):
         if ch == '"':
             i += 1
             while i < n and command[i] != '"':
+                m = _PLAIN_DQ.match(command, i)
+                if m:
+                    cur.append(m.group())
+                    i = m.end()
+                    continue
                 c = command[i]
                 if c == esc and i + 1 < n:
                     cur.append(command[i + 1] if ps or command[i + 1] in '"\\$`' else c + command[i + 1])
@@ -2912,7 +2946,8 @@ def hook_pre_tool(data, session, args):
 
 def deny_reason(c):
     """Two short lines: who holds what since when and why; the one command to run."""
-    return (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}"
+    return (f"clambake: {one_line(c['resource'], 100)} is claimed by {c['instance_id']} "
+            f"({one_line(c['project'], 60)}) {ago(c['age'])}"
             + (f": {one_line(c['reason'], 80)}" if c["reason"] else "") + "\n"
             f"wait for it: {script_cmd()} wait --resource {quote_arg(c['resource'])} --timeout 110s")
 
