@@ -767,11 +767,16 @@ def note_near_claims(resource, live):
     import difflib
     if resource.startswith("port:"):
         return
+    kind = resource_kind(resource)[0]
     for c in q(CLAIMS_SQL + " AND c.resource <> %(r)s AND c.resource NOT LIKE 'port:%%' ORDER BY c.claimed_at",
                {"r": resource, "live": live}):
-        if difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
-            note(f"note: {one_line(c['resource'], 100)} (nearly the same name) is held by {c['instance_id']} "
-                 f"({one_line(c['project'], 60)}) {ago(c['age'])}; did you mean it?")
+        held_kind = resource_kind(c["resource"])[0]
+        who = f"is held by {c['instance_id']} ({one_line(c['project'], 60)}) {ago(c['age'])}"
+        if kind in ("file", "glob") and held_kind in ("file", "glob") and path_hits(resource, c["resource"],
+                                                                                   held_kind):
+            note(f"note: {one_line(c['resource'], 100)}, which covers {one_line(resource, 100)}, {who}")
+        elif difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
+            note(f"note: {one_line(c['resource'], 100)} (nearly the same name) {who}; did you mean it?")
 
 
 def claim_line(c):
@@ -2327,6 +2332,9 @@ GUARD_PROGRAM_RESOURCES = {"docker-compose": ("docker",), "dockerd": ("docker",)
                            "pg_ctl": ("postgres", "postgresql"), "pg_ctlcluster": ("postgres", "postgresql"),
                            "pg_upgrade": ("postgres", "postgresql"), "redis-cli": ("redis",),
                            "nginx": ("nginx",), "apachectl": ("apache", "httpd")}
+# system locations whose subdirectory named like a resource is that resource's state or configuration
+GUARD_SYSTEM_DIRS = ("/etc/", "/var/lib/", "/var/run/", "/run/", "/opt/", "/usr/local/etc/", "/library/",
+                     "c:/programdata/", "c:/program files/")
 # other names of the same thing (a claim on postgres covers `systemctl restart postgresql`)
 GUARD_NAME_ALIASES = {"postgres": ("postgresql",), "postgresql": ("postgres",), "kubernetes": ("k8s",),
                       "k8s": ("kubernetes",), "docker": ("docker-desktop", "com.docker.service")}
@@ -2454,10 +2462,30 @@ def name_hits(word, name, how="strict"):
         return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
     for piece in _PIECES.split(w):
         if how == "target":
-            piece = re.sub(r"\.(service|socket|timer|target|exe)$", "", piece)
-            if any(piece in (f, f + "d") for f in forms):
+            bare = re.sub(r"\.(service|socket|timer|target|exe)$", "", piece)
+            if piece in forms or any(bare in (f, f + "d") for f in forms):
                 return True
         elif piece in forms:
+            return True
+    return False
+
+
+def config_write_hits(path, name):
+    """Does writing `path` change the named resource?  When its last component is the name (rm -rf
+    /var/lib/docker), or it lies in the name's directory under a system location (/etc/docker/daemon.json,
+    C:/ProgramData/Docker/config, ~/.docker/config.json); a project's docker/Dockerfile does not."""
+    p = path_key(path, None, True)
+    parts = [x for x in p.split("/") if x]
+    if not parts:
+        return False
+    forms = _name_forms(name)
+    if parts[-1] in forms:
+        return True
+    home = path_key(os.path.expanduser("~"), None, True).rstrip("/") + "/"
+    roots = [(r, r.strip("/").count("/") + 1) for r in GUARD_SYSTEM_DIRS] + [(home, home.strip("/").count("/") + 1)]
+    for root, depth in roots:
+        below = parts[depth:depth + 1]
+        if p.startswith(root) and below and below[0].lstrip(".") in forms and (root != home or below[0][0] == "."):
             return True
     return False
 
@@ -2873,8 +2901,11 @@ def command_effects(command, dialect="sh", depth=0):
     for words, redirects, piped in shell_parts(command, dialect):
         if piped and "xargs" in [w.lower() for w in words[:3]]:
             words = words + before           # lsof -ti:8080 | xargs kill: kill gets what lsof names
-        before = words
         eff = part_effects(words, redirects, dialect, depth)
+        shell = GUARD_SHELLS.get(re.sub(r"\.exe$", "", re.split(r"[/\\]", words[0].lower())[-1])) if words else None
+        if piped and shell and before[:1] and before[0].lower() in ("echo", "printf", "write-output"):
+            eff["nested"].append((" ".join(before[1:]), shell))     # echo "docker compose down" | bash
+        before = words
         out.append(eff)
         for text, inner in eff["nested"]:
             if depth < 4:
@@ -2906,7 +2937,7 @@ def effects_hit(effects, resource, cwd=None):
                 return True
             if any(how != "port" and name_hits(w, value, how) for w, how in eff["acts"]):
                 return True
-            if any(re.split(r"[/\\]", p.rstrip("/\\"))[-1].lower() == value for p, _ in eff["writes"]):
+            if any(config_write_hits(p, value) for p, _ in eff["writes"]):
                 return True
         elif any(path_hits(p, value, kind, cwd, tree) for p, tree in eff["writes"]):
             return True

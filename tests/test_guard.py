@@ -94,6 +94,11 @@ TABLE = [
     ("docker", "Bash", "docker ps -q | xargs docker stop", DENY, CWD),
     ("docker", "Bash", "/usr/bin/docker kill web", DENY, CWD),
     ("docker", "Bash", "sudo rm -rf /var/lib/docker", DENY, CWD),
+    ("docker", "Bash", "echo '{\"debug\": true}' | sudo tee /etc/docker/daemon.json", DENY, CWD),
+    ("docker", "Bash", "cat /etc/docker/daemon.json", PASS, CWD),
+    ("docker", "Bash", "echo 'docker compose down' | bash", DENY, CWD),
+    ("docker", "Bash", "net stop com.docker.service", DENY, WIN_CWD),
+    ("docker", "Edit", "C:\\ProgramData\\Docker\\config\\daemon.json", DENY, WIN_CWD),
     ("docker", "Monitor", "docker compose logs -f api", PASS, CWD),
     ("docker", "Monitor", "docker compose up api", DENY, CWD),
     ("docker", "PowerShell", "docker ps", PASS, WIN_CWD),
@@ -511,3 +516,25 @@ def test_directory_identity_is_case_insensitive_on_windows(db, cb, sql, tmp_path
     monkeypatch.setattr(clambake, "fold_paths", lambda *paths: True)
     res = cb("whoami", cwd=str(d))
     assert res.code == 0 and res.out.startswith(iid), res
+
+
+def test_check_notes_a_held_glob_or_directory_that_covers_the_file(cb, sessions):
+    a, b = sessions["a"][1], sessions["b"][1]
+    assert cb("--as", b, "send", "--type", "blocker", "--resource", "config/**", "--subject", "reorg").code == 0
+    res = cb("--as", a, "check", "config/nginx/site.conf")
+    assert res.code == 0 and "note: config/**, which covers config/nginx/site.conf, is held by %s" % b in res.err
+    assert "covers" not in cb("--as", a, "check", "src/app.py").err
+
+
+def test_a_write_of_several_mib_through_the_real_hook_is_denied(cbp, cb, sessions):
+    """Claude Code pipes the whole tool input; a 5 MiB Write used to be cut at 4 MiB and fail open."""
+    (sa, _, shop), (_, b, _) = sessions["a"], sessions["b"]
+    assert cb("--as", b, "send", "--type", "blocker", "--resource", "docker-compose.yml",
+              "--subject", "adding redis").code == 0
+    data = payload(sa, shop, "Write", {"file_path": str(shop / "docker-compose.yml"),
+                                       "content": "# \u00e9\n" + "x: 1\n" * (1024 * 1024)})
+    raw = json.dumps(data)
+    assert len(raw) > 5 * 1024 * 1024
+    res = cbp("hook", "pre-tool", input=raw)
+    assert res.code == 0, res
+    assert json.loads(res.out)["hookSpecificOutput"]["permissionDecision"] == "deny"
