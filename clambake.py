@@ -2462,9 +2462,13 @@ def name_hits(word, name, how="strict"):
         return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
     for piece in _PIECES.split(w):
         if how == "target":
-            bare = re.sub(r"\.(service|socket|timer|target|exe)$", "", piece)
+            bare = re.sub(r"\.(service|socket|timer|target|exe)$|\.?\*$", "", piece)
             if piece in forms or any(bare in (f, f + "d") for f in forms):
                 return True
+            if _GLOB_CHARS.search(piece):            # Get-Process docker* | Stop-Process
+                import fnmatch
+                if any(fnmatch.fnmatchcase(f, piece) for f in forms):
+                    return True
         elif piece in forms:
             return True
     return False
@@ -2899,8 +2903,11 @@ def command_effects(command, dialect="sh", depth=0):
     """Every part's effects (part_effects) for a whole command line, bash -c "..." followed inside."""
     out, before = [], []
     for words, redirects, piped in shell_parts(command, dialect):
-        if piped and "xargs" in [w.lower() for w in words[:3]]:
-            words = words + before           # lsof -ti:8080 | xargs kill: kill gets what lsof names
+        lower = [w.lower() for w in words[:3]]
+        if piped and ("xargs" in lower or (dialect == "ps" and lower[:1] and (lower[0] in GUARD_WRITERS
+                                                                           or lower[0] in GUARD_KILLERS))):
+            # lsof -ti:8080 | xargs kill, Get-Process docker | Stop-Process: it gets what came before
+            words = words + before[1:]
         eff = part_effects(words, redirects, dialect, depth)
         shell = GUARD_SHELLS.get(re.sub(r"\.exe$", "", re.split(r"[/\\]", words[0].lower())[-1])) if words else None
         if piped and shell and before[:1] and before[0].lower() in ("echo", "printf", "write-output"):

@@ -3,7 +3,6 @@ required options in --help, ISO 8601 timestamps in JSON, --as only where it mean
 flag the user's seed README/CLAUDE.md shows still working."""
 
 import datetime
-import json
 import os
 import re
 

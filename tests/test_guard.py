@@ -9,7 +9,6 @@ the real Postgres the suite starts, with another session holding the resource.  
 
 import json
 import os
-import sys
 import uuid
 from collections import Counter
 
@@ -105,6 +104,10 @@ TABLE = [
     ("docker", "PowerShell", "Get-Content docker-compose.yml | Select-String image", PASS, WIN_CWD),
     ("docker", "PowerShell", "Get-Service docker", PASS, WIN_CWD),
     ("docker", "PowerShell", "Restart-Service docker", DENY, WIN_CWD),
+    ("docker", "PowerShell", "Get-Process docker* | Stop-Process -Force", DENY, WIN_CWD),
+    ("docker", "Bash", "pkill -f 'docker.*'", DENY, CWD),
+    ("docker", "PowerShell", "Get-Process dockerd | Stop-Process -Force", DENY, WIN_CWD),
+    ("docker", "PowerShell", "Get-Process dockerd | Format-Table", PASS, WIN_CWD),
     ("docker", "PowerShell", "Stop-Process -Name dockerd -Force", DENY, WIN_CWD),
     ("docker", "PowerShell", "& \"C:\\Program Files\\Docker\\Docker\\resources\\bin\\docker.exe\" compose down",
      DENY, WIN_CWD),
@@ -194,6 +197,8 @@ TABLE = [
     ("config/**", "Bash", "grep -rn listen config/", PASS, CWD),
     ("config/**", "Write", "/home/dev/shop/src/config.py", PASS, CWD),
     ("config/**", "PowerShell", "Set-Content .\\config\\app.yml 'x: 1'", DENY, WIN_CWD),
+    ("config/**", "PowerShell", "Get-ChildItem .\\config\\*.yml | Remove-Item", DENY, WIN_CWD),
+    ("config/**", "PowerShell", "Get-ChildItem .\\config -Recurse | Select-Object Name", PASS, WIN_CWD),
     # --- ports ------------------------------------------------------------------------------------
     ("port:8081", "Bash", "python -m http.server 8081", DENY, CWD),
     ("port:8081", "Bash", "python3 manage.py runserver 0.0.0.0:8081", DENY, CWD),
@@ -382,6 +387,7 @@ def test_issue_examples_through_the_hook(cb, sessions):
     for command in ("docker compose down", "docker restart x", "systemctl restart docker"):
         out = run_hook(cb, payload(sa, shop, "Bash", {"command": command}))
         assert out["permissionDecision"] == "deny", command
+    assert cb("--as", a, "check", "docker").code == 1          # reads pass, but the claim stands
     # the holder itself is never denied
     sb = sessions["b"][0]
     assert run_hook(cb, payload(sb, sessions["b"][2], "Bash", {"command": "docker compose down"})) is None
