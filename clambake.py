@@ -2029,7 +2029,7 @@ HOOK_EVENTS = {
     # our subcommand: (Claude Code event, matcher or None, timeout seconds)
     "session-start": ("SessionStart", None, 10),
     "prompt": ("UserPromptSubmit", None, 5),
-    "pre-tool": ("PreToolUse", "Bash|PowerShell|Monitor|Write|Edit|NotebookEdit|MultiEdit", 5),
+    "pre-tool": ("PreToolUse", "Bash|PowerShell|Monitor|Write|Edit|NotebookEdit", 5),
     "session-end": ("SessionEnd", None, 5),
 }
 HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it starts; with interpreter

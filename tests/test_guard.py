@@ -9,6 +9,7 @@ the real Postgres the suite starts, with another session holding the resource.  
 
 import json
 import os
+import sys
 import uuid
 from collections import Counter
 
@@ -544,3 +545,18 @@ def test_a_write_of_several_mib_through_the_real_hook_is_denied(cbp, cb, session
     res = cbp("hook", "pre-tool", input=raw)
     assert res.code == 0, res
     assert json.loads(res.out)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+def test_a_stray_non_utf8_byte_does_not_let_a_denied_command_through(cb, sessions):
+    """One byte of the console's code page (0xE9, e in cp1252) inside the hook JSON: the rest still
+    parses and the command is still denied."""
+    import subprocess
+    from conftest import SCRIPT
+    (sa, _, shop), (_, b, _) = sessions["a"], sessions["b"]
+    assert cb("--as", b, "send", "--type", "blocker", "--resource", "docker", "--subject", "upgrade").code == 0
+    raw = json.dumps(payload(sa, shop, "Bash", {"command": "docker compose down", "description": "caf@"}))
+    raw = raw.encode("ascii").replace(b"caf@", b"caf\xe9")
+    proc = subprocess.run([sys.executable, SCRIPT, "hook", "pre-tool"], input=raw, capture_output=True,
+                          timeout=60, env=dict(os.environ, **CP1252_ENV))
+    assert proc.returncode == 0, proc
+    assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
