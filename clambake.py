@@ -145,11 +145,17 @@ _PORT_RES = re.compile(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
 
 def canon_resource(name):
     """A resource's stored form: norm_resource() first, then one spelling per port: `8080`, `:8080`,
-    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`."""
+    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`; and one per path:
+    `./config\\app.yml` is `config/app.yml` (backslashes as '/', `.` and `..` resolved, a directory's
+    trailing '/' kept)."""
+    import posixpath
     text = norm_resource(name)
     m = _PORT_RES.match(text)
     if m and 0 < int(m.group(1)) < 65536:
         return f"port:{int(m.group(1))}"
+    if ("/" in text or "\\" in text) and "://" not in text and text.strip("./\\"):
+        path = text.replace("\\", "/")
+        text = posixpath.normpath(path) + ("/" if path.endswith("/") else "")     # keeps a UNC //server
     return text
 
 

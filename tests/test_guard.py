@@ -560,3 +560,19 @@ def test_a_stray_non_utf8_byte_does_not_let_a_denied_command_through(cb, session
                           timeout=60, env=dict(os.environ, **CP1252_ENV))
     assert proc.returncode == 0, proc
     assert json.loads(proc.stdout)["hookSpecificOutput"]["permissionDecision"] == "deny"
+
+
+@pytest.mark.parametrize("spelling,stored", [("./docker-compose.yml", "docker-compose.yml"),
+                                             (".\\config\\app.yml", "config/app.yml"),
+                                             ("db//migrations/", "db/migrations/"),
+                                             ("F:\\Docker\\Clambake\\.env", "f:/docker/clambake/.env"),
+                                             ("\\\\srv\\share\\cfg.yml", "//srv/share/cfg.yml")])
+def test_path_resources_have_one_stored_form(spelling, stored):
+    assert clambake.canon_resource(spelling) == stored
+
+
+def test_claim_in_one_path_spelling_is_held_in_another(cb, sessions):
+    a, b = sessions["a"][1], sessions["b"][1]
+    assert cb("--as", b, "send", "--type", "blocker", "--resource", ".\\config\\app.yml", "--subject", "x").code == 0
+    res = cb("--as", a, "check", "./config/app.yml")
+    assert res.code == 1 and res.out.startswith("config/app.yml: held by %s" % b), res
