@@ -1523,10 +1523,10 @@ def lock_superseded(ids, scope, project):
             there = (f" (it is in {'global memory' if other['scope'] == 'global' else 'project ' + other['project']})"
                      if other else "")
             raise ClambakeError(f"--supersedes: memory #{i} is not in {where}{there}", REFUSED,
-                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+                                hint=f"merge only entries of one scope; find ids with: {script_cmd()} consolidate")
         if r["project"] != project:
             raise ClambakeError(f"--supersedes: memory #{i} is in project {r['project']}, not {project}", REFUSED,
-                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+                                hint=f"merge only entries of one scope; find ids with: {script_cmd()} consolidate")
         if r["status"] == "superseded" and r["superseded_by"]:
             raise ClambakeError(f"--supersedes: memory #{i} is already superseded by #{r['superseded_by']}", REFUSED,
                                 hint=f"merge into #{r['superseded_by']} instead, or leave #{i} out")
@@ -2488,7 +2488,7 @@ def relink_superseded(table, entries):
 
 
 def template_dir():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+    return asset_path("templates")
 
 
 def list_templates():
@@ -2547,7 +2547,7 @@ def cmd_import(args):
         raise ClambakeError("give PATH... or --template NAME, not both", USAGE)
     if not args.template and not args.paths:
         raise ClambakeError("nothing to import: give PATH... (files, directories, globs) or --template NAME",
-                            USAGE, hint="templates: python clambake.py import --list-templates")
+                            USAGE, hint=f"templates: {script_cmd()} import --list-templates")
     for path in args.paths:
         check_text(path, "path", MAX_PATH, required=True)
     scope_flag = "global" if args.global_ else "project"
