@@ -273,9 +273,22 @@ def test_stdin_is_read_at_most_to_the_limit(db, cb, tmp_path):
 def test_concurrent_keyless_registers_in_one_directory_share_one_instance(db, sql, tmp_path):
     d = tmp_path / "shared"
     d.mkdir()
-    procs = [subprocess.Popen([PY, SCRIPT, "register", "--project", "shared", "--dir", str(d), "--json"],
-                              env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for _ in range(16)]
+    # Hold new instances back (SHARE blocks INSERT, not SELECT) until all 16 calls are in flight, so
+    # they really overlap even on a machine with few cores; then let them all go at once.
+    holder = psycopg2.connect(db.dsn, connect_timeout=10)
+    try:
+        holder.cursor().execute("LOCK TABLE clambake.instances IN SHARE MODE")
+        procs = [subprocess.Popen([PY, SCRIPT, "register", "--project", "shared", "--dir", str(d), "--json"],
+                                  env=dict(os.environ), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(16)]
+        deadline = time.monotonic() + 30
+        while sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'clambake' "
+                  "AND wait_event_type = 'Lock'")[0][0] < 16:
+            assert time.monotonic() < deadline, "the registers never all got in flight"
+            time.sleep(0.02)
+    finally:
+        holder.rollback()
+        holder.close()
     ids = set()
     for p in procs:
         out, err = p.communicate(timeout=60)
