@@ -1865,13 +1865,13 @@ MAX_IMPORT_FILES = 10000
 TEMPLATE_PREFIX = "template:"
 DEFAULT_IMPORT_TYPE = {"project": "pattern", "global": "lesson"}
 
-_FENCE_RX = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ATX_RX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_META_RX = re.compile(r"^\s*<!--\s*clambake:\s*(.*?)\s*-->\s*$")
+_FENCE_RX = _LazyRe(r"^ {0,3}(`{3,}|~{3,})")
+_ATX_RX = _LazyRe(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_META_RX = _LazyRe(r"^\s*<!--\s*clambake:\s*(.*?)\s*-->\s*$")
 
 # Headings that are parts of the section above them (an issue's Problem / Fix / Status, a decision
 # record's Context / Decision / Consequences): merged into that section's entry, never entries alone.
-_PART_HEADINGS = re.compile(
+_PART_HEADINGS = _LazyRe(
     r"^(problems?|the problem|symptoms?|issue|bug|error|cause|root cause|causes|analysis|diagnosis|fix|the fix|fixes|"
     r"solution|solutions|resolution|workaround|status|context|background|decision|decision outcome|"
     r"consequences|options|options considered|considered options|alternatives|alternatives considered|"
@@ -1881,7 +1881,7 @@ _PART_HEADINGS = re.compile(
 
 # Headings that only group what is under them ("Known issues", "Gotchas"): they give the children a
 # type and a tag, but stay out of the children's titles.
-_CONTAINER_HEADINGS = re.compile(
+_CONTAINER_HEADINGS = _LazyRe(
     r"^(issues?|known issues|open issues|problems|bugs|notes|misc|miscellaneous|gotchas|pitfalls|warnings|"
     r"caveats|decisions|architecture decisions|decision log|decision records|adrs?|conventions|fixes|"
     r"lessons( learned)?|learnings|faq|troubleshooting|todo|to ?do|changelog|change log|log|tips|"
@@ -1910,7 +1910,7 @@ _KIND_WORDS = [
 ]
 STRONG_KINDS = ("decision", "fix", "issue", "gotcha", "convention", "lesson")   # the rest name a topic
 # Sections that are no knowledge (license, contributing, a table of contents): not imported.
-_SKIP_HEADINGS = re.compile(r"^(license|licence|contributing|contributors|authors|acknowledg(e)?ments|sponsors|"
+_SKIP_HEADINGS = _LazyRe(r"^(license|licence|contributing|contributors|authors|acknowledg(e)?ments|sponsors|"
                             r"table of contents|contents|toc|badges|support|code of conduct)$")
 # kind -> (project type, global type); None: the default type
 _KIND_TYPES = {
@@ -1920,9 +1920,9 @@ _KIND_TYPES = {
     "tool": ("pattern", "tool"), "preference": ("pattern", "preference"), "credential": (None, "credential"),
     "lesson": ("gotcha", "lesson"), "feature": ("feature", None), "update": ("update", None),
 }
-_RESOLVED_RX = re.compile(r"\b(fixed|resolved|solved|done|closed|complete|completed|mitigated)\b", re.I)
-_DEPRECATED_RX = re.compile(r"\b(superseded|deprecated|rejected|obsolete|won'?t ?fix|abandoned|retired)\b", re.I)
-_OPEN_RX = re.compile(r"\b(open|unresolved|in progress|investigating|ongoing|not fixed|pending|todo)\b", re.I)
+_RESOLVED_RX = _LazyRe(r"\b(fixed|resolved|solved|done|closed|complete|completed|mitigated)\b", re.I)
+_DEPRECATED_RX = _LazyRe(r"\b(superseded|deprecated|rejected|obsolete|won'?t ?fix|abandoned|retired)\b", re.I)
+_OPEN_RX = _LazyRe(r"\b(open|unresolved|in progress|investigating|ongoing|not fixed|pending|todo)\b", re.I)
 
 
 def _kind_rx():
