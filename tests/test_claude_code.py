@@ -178,7 +178,8 @@ def test_guard_denial_comes_back_as_the_tool_result(client, cb, tmp_path):
     assert not marker.exists()          # the command never ran
     denial = tool_results(api.main_requests()[1])[0]
     assert f"docker is claimed by {holder} (infra)" in denial and "rebuilding images" in denial, denial
-    assert "check docker" in denial
+    assert "wait --resource docker" in denial
+    print(f"denial: {len(denial)} chars, ~{len(denial) // 4} tokens")
 
 
 def test_message_sent_mid_turn_reaches_the_model_after_the_next_tool_call(client, cb, sql):
