@@ -20,7 +20,7 @@ import sys
 import time
 
 __version__ = "2.0.0"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -39,6 +39,13 @@ ENV_DEBUG = "CLAMBAKE_DEBUG"
 ENV_BRIEFING_MAX = "CLAMBAKE_BRIEFING_MAX"      # characters, default 6000
 ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool guard
 ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
+ENV_EMBED_URL = "CLAMBAKE_EMBED_URL"            # embedding provider; unset or "off": lexical recall only
+ENV_EMBED_PROVIDER = "CLAMBAKE_EMBED_PROVIDER"  # ollama | openai (default: openai when the URL has /v1)
+ENV_EMBED_MODEL = "CLAMBAKE_EMBED_MODEL"        # default nomic-embed-text
+ENV_EMBED_KEY = "CLAMBAKE_EMBED_API_KEY"        # bearer token, never printed
+ENV_EMBED_DIMS = "CLAMBAKE_EMBED_DIMS"          # ask the provider for this many dimensions (optional)
+ENV_EMBED_TIMEOUT = "CLAMBAKE_EMBED_TIMEOUT"    # remember / embed: default 3s per request
+ENV_EMBED_BUDGET = "CLAMBAKE_EMBED_BUDGET"      # recall waits this long for the query's vector: 300ms
 
 # enums
 INSTANCE_STATUSES = ("active", "idle", "busy", "shutting_down")
@@ -1217,6 +1224,254 @@ def cmd_wait(args):
 
 
 # --------------------------------------------------------------------------
+# embeddings (semantic recall where pgvector and a provider are available)
+# --------------------------------------------------------------------------
+
+DEFAULT_EMBED_MODEL = "nomic-embed-text"
+EMBED_MAX_CHARS = 8000       # text sent per memory (title, tags, content)
+EMBED_MAX_DIMS = 2000        # pgvector's HNSW index takes vectors up to this size
+EMBED_BATCH = 32
+
+
+class EmbedError(Exception):
+    """The provider did not give usable vectors (message is safe to print: no key, no password)."""
+
+
+def env_seconds(name, default):
+    """A duration from the environment that may also be given in ms ("300ms")."""
+    raw = (os.environ.get(name) or "").strip()
+    if raw.lower().endswith("ms") and raw[:-2].strip().replace(".", "", 1).isdigit():
+        return float(raw[:-2]) / 1000.0
+    return env_duration(name, default)
+
+
+def embed_config():
+    """The configured provider: {"kind", "url", "shown", "model", "key", "dims"}, or None."""
+    url = (os.environ.get(ENV_EMBED_URL) or "").strip()
+    if not url or url.lower() in ("off", "none", "0"):
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClambakeError(f"{ENV_EMBED_URL} must be an http(s) URL such as http://localhost:11434", USAGE)
+    shown = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+    kind = (os.environ.get(ENV_EMBED_PROVIDER) or "").strip().lower()
+    if not kind:
+        kind = "openai" if re.search(r"/v1(/|$)", parts.path) else "ollama"
+    if kind not in ("ollama", "openai"):
+        raise ClambakeError(f"{ENV_EMBED_PROVIDER} must be ollama or openai, not {kind!r}", USAGE)
+    path = parts.path.rstrip("/")
+    if kind == "ollama" and not path.endswith("/api/embed"):
+        path += "/api/embed"
+    elif kind == "openai" and not path.endswith("/embeddings"):
+        path += "/embeddings" if path.endswith("/v1") else "/v1/embeddings"
+    dims = (os.environ.get(ENV_EMBED_DIMS) or "").strip()
+    if dims and not (dims.isdigit() and 0 < int(dims) <= EMBED_MAX_DIMS):
+        raise ClambakeError(f"{ENV_EMBED_DIMS} must be a number from 1 to {EMBED_MAX_DIMS}", USAGE)
+    return {"kind": kind, "url": urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")),
+            "shown": shown, "model": (os.environ.get(ENV_EMBED_MODEL) or "").strip() or DEFAULT_EMBED_MODEL,
+            "key": (os.environ.get(ENV_EMBED_KEY) or "").strip(), "dims": int(dims) if dims else None}
+
+
+def embed_texts(cfg, texts, timeout, purpose="document"):
+    """Vectors for texts from the provider (Ollama /api/embed or OpenAI-style /v1/embeddings)."""
+    import urllib.error
+    import urllib.request
+    if "nomic-embed" in cfg["model"]:     # nomic's models are trained with these task prefixes
+        texts = [("search_query: " if purpose == "query" else "search_document: ") + t for t in texts]
+    body = {"model": cfg["model"], "input": texts}
+    if cfg["dims"]:
+        body["dimensions"] = cfg["dims"]
+    headers = {"Content-Type": "application/json", "User-Agent": f"clambake/{__version__}"}
+    if cfg["key"]:
+        headers["Authorization"] = "Bearer " + cfg["key"]
+    req = urllib.request.Request(cfg["url"], data=json.dumps(body).encode("utf-8"), headers=headers,
+                                 method="POST")
+    where = f"embedding provider {cfg['shown']}"
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            data = json.loads(resp.read(256 * 1024 * 1024))
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read(2000) or b"{}")
+            detail = detail.get("error") if isinstance(detail, dict) else None
+            if isinstance(detail, dict):
+                detail = detail.get("message")
+        except (ValueError, OSError):
+            detail = None
+        detail = one_line(str(detail), 120).replace(cfg["key"], "***") if detail and cfg["key"] else \
+            (one_line(str(detail), 120) if detail else e.reason)
+        raise EmbedError(f"{where} answered HTTP {e.code} ({detail})") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        reason = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else \
+            (getattr(reason, "strerror", None) or str(reason))
+        raise EmbedError(f"{where} unreachable ({reason})") from None
+    except ValueError:
+        raise EmbedError(f"{where} did not answer JSON") from None
+    try:
+        if cfg["kind"] == "ollama":
+            vectors = data["embeddings"]
+        else:
+            vectors = [d["embedding"] for d in sorted(data["data"], key=lambda d: d.get("index", 0))]
+        vectors = [[float(x) for x in v] for v in vectors]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise EmbedError(f"{where} answered without embeddings (is {cfg['model']!r} an embedding model?)") from None
+    if len(vectors) != len(texts) or not vectors[0] or any(len(v) != len(vectors[0]) for v in vectors):
+        raise EmbedError(f"{where} answered {len(vectors)} vectors of mixed or zero size for {len(texts)} texts")
+    if len(vectors[0]) > EMBED_MAX_DIMS:
+        raise EmbedError(f"model {cfg['model']} gives {len(vectors[0])} dimensions; the index takes at most "
+                         f"{EMBED_MAX_DIMS} (set {ENV_EMBED_DIMS} if the provider can shorten them)")
+    return vectors
+
+
+def vector_literal(v):
+    return "[" + ",".join(f"{x:.7g}" for x in v) + "]"
+
+
+def vector_state():
+    """pgvector in this database: {"nsp", "newer" (0.8+), "dims", "model"}, or None without it."""
+    row = q("SELECT (SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "        WHERE e.extname = 'vector') AS nsp, "
+            "  (SELECT string_to_array(extversion, '.')::int[] >= '{0,8}' FROM pg_extension "
+            "    WHERE extname = 'vector') AS newer, "
+            "  (SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = 'clambake.project_memory'::regclass "
+            "    AND a.attname = 'embedding' AND NOT a.attisdropped) AS dims, "
+            "  (SELECT value FROM clambake.meta WHERE key = 'embedding_model') AS model", one=True)
+    return row if row["nsp"] and row["dims"] else None
+
+
+def memory_embed_text(title, tags, content):
+    return "\n".join(x for x in (title, " ".join(tags or []), content or "") if x)[:EMBED_MAX_CHARS]
+
+
+def store_embeddings(cfg, items, timeout):
+    """Embed [(scope, id, updated_at, text)] and store the vectors (rows changed meanwhile are left
+    queued).  The first vectors of a model fix the recorded model and the column's dimension.
+    -> number stored.  Raises EmbedError."""
+    state = vector_state()
+    if state is None or not items:
+        return 0
+    vectors = embed_texts(cfg, [it[3] for it in items], timeout)
+    dims = len(vectors[0])
+    with transaction():
+        q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+        state = vector_state()
+        if state["model"] not in (None, cfg["model"]):
+            raise EmbedError(f"the stored embeddings are from model {state['model']}, {ENV_EMBED_MODEL} is "
+                             f"{cfg['model']}; run: clambake embed --reindex")
+        if state["dims"] != dims:
+            if state["model"] is not None and q("SELECT EXISTS (SELECT 1 FROM clambake.project_memory WHERE "
+                                                "embedding IS NOT NULL UNION ALL SELECT 1 FROM "
+                                                "clambake.global_memory WHERE embedding IS NOT NULL) AS e",
+                                                one=True)["e"]:
+                raise EmbedError(f"model {cfg['model']} now gives {dims} dimensions, the stored ones have "
+                                 f"{state['dims']}; run: clambake embed --reindex")
+            for table in ("project_memory", "global_memory"):     # no vector stored yet: resize the column
+                q(f"ALTER TABLE clambake.{table} ALTER COLUMN embedding TYPE {state['nsp']}.vector({dims}) "
+                  f"USING NULL")
+        if state["model"] is None or state["dims"] != dims:
+            q("INSERT INTO clambake.meta (key, value) VALUES ('embedding_model', %s), ('embedding_dims', %s) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()", (cfg["model"], str(dims)))
+        stored = 0
+        for (scope, mid, updated_at, _), v in zip(items, vectors):
+            table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+            row = q(f"UPDATE {table} SET embedding = %s::{state['nsp']}.vector WHERE id = %s AND updated_at = %s "
+                    f"RETURNING id", (vector_literal(v), mid, updated_at), one=True)
+            stored += row is not None
+    return stored
+
+
+def embed_now(scope, mid):
+    """After remember / update-memory: embed one memory within the short timeout.  Never fails the
+    write: a provider that is down leaves it queued, with a note."""
+    cfg = embed_config()
+    if cfg is None:
+        return None
+    try:
+        r = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content FROM {MEMORY_VIEW} "
+              f"WHERE mem.id = %s AND mem.scope = %s", (mid, scope), one=True)
+        if not r or vector_state() is None:
+            return None
+        return store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                       memory_embed_text(r["title"], r["tags"], r["content"]))],
+                                env_seconds(ENV_EMBED_TIMEOUT, 3.0)) == 1
+    except EmbedError as e:
+        note(f"note: #{mid} not embedded yet ({e}); `clambake embed` does it later")
+        return False
+
+
+class QueryVector:
+    """The query's vector, fetched in a thread while the lexical ranking runs (recall's budget)."""
+
+    def __init__(self, cfg, state, query):
+        import threading
+        self.cfg, self.state, self.vector, self.error = cfg, state, None, None
+        self.budget = env_seconds(ENV_EMBED_BUDGET, 0.3)
+        self.deadline = time.monotonic() + self.budget
+        self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
+        self.thread.start()
+
+    def _run(self, query):
+        try:
+            self.vector = embed_texts(self.cfg, [query], self.budget + 0.05, "query")[0]
+        except EmbedError as e:
+            self.error = str(e)
+        except Exception as e:          # never let the thread's failure reach the command
+            self.error = f"embedding failed ({type(e).__name__})"
+
+    def result(self):
+        """-> (vector or None, note or None)."""
+        self.thread.join(max(0.0, self.deadline - time.monotonic()))
+        skipped = "semantic search skipped: "
+        if self.thread.is_alive():
+            return None, (f"{skipped}the embedding provider did not answer within {round(self.budget * 1000)} ms"
+                          f"; lexical ranking only")
+        if self.error:
+            return None, f"{skipped}{self.error}; lexical ranking only"
+        if self.state["model"] not in (None, self.cfg["model"]):
+            return None, (f"{skipped}the stored embeddings are from {self.state['model']}, {ENV_EMBED_MODEL} is "
+                          f"{self.cfg['model']}; run: clambake embed --reindex")
+        if len(self.vector) != self.state["dims"]:
+            return None, None if self.state["model"] is None else \
+                (f"{skipped}{self.cfg['model']} gives {len(self.vector)} dimensions, the stored embeddings "
+                 f"{self.state['dims']}; run: clambake embed --reindex")
+        return self.vector, None
+
+
+def start_query_embedding(query):
+    """A QueryVector when semantic recall is possible (provider configured, pgvector installed)."""
+    cfg = embed_config()
+    if cfg is None:
+        return None
+    state = vector_state()
+    return QueryVector(cfg, state, query) if state else None
+
+
+MEMORY_VEC_VIEW = None       # MEMORY_VIEW with the embedding column (built on first use)
+
+
+def vector_ranking(qv, base, p, depth):
+    """-> ([(id, scope, cosine distance)] nearest first, note or None)."""
+    global MEMORY_VEC_VIEW
+    vector, why = qv.result()
+    if vector is None:
+        return [], why
+    if MEMORY_VEC_VIEW is None:
+        MEMORY_VEC_VIEW = MEMORY_VIEW.replace(" search_tsv FROM", " search_tsv, embedding FROM")
+    nsp = qv.state["nsp"]
+    with transaction():
+        if qv.state["newer"]:       # pgvector 0.8+: keep scanning the HNSW index until enough rows pass the filters
+            q("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+              "set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * depth)),))
+        rows = q(f"SELECT id, scope, dist FROM (SELECT mem.id, mem.scope, mem.embedding OPERATOR({nsp}.<=>) "
+                 f"%(qv)s::{nsp}.vector AS dist FROM {MEMORY_VEC_VIEW} WHERE {base} AND mem.embedding IS NOT NULL "
+                 f"ORDER BY dist LIMIT %(depth)s) s ORDER BY dist, id DESC",
+                 dict(p, qv=vector_literal(vector), depth=depth))
+    return [(r["id"], r["scope"], r["dist"]) for r in rows], None
+
+
+# --------------------------------------------------------------------------
 # memory
 # --------------------------------------------------------------------------
 
@@ -1334,8 +1589,9 @@ def cmd_remember(args):
                     "related_files, created_by, status) VALUES (%s, %s, %s, %s, %s, %s, %s, 'active') RETURNING id",
                     (project, mtype, title, content, tags, files, by), one=True)
         log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}")
+    embedded = embed_now(scope, row["id"])
     if args.json:
-        emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype,
+        emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype, "embedded": embedded,
                    "near_duplicates": [{"id": n["id"], "title": n["title"]} for n in near]})
         return OK
     emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}")
@@ -1382,40 +1638,170 @@ RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
 FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
+# Lexical ranking (README "How recall ranks"): a memory scores the sum over the query's words of
+# idf(word) x the weight of the best field the word occurs in; a corrected word counts idf x similarity^2.
+FIELD_WEIGHTS = (("A", 1.0), ("B", 0.6), ("C", 0.35))     # title, tags, content
+CORRECT_MIN_SIM = 0.3        # a vocabulary word this similar (pg_trgm) to an unknown query word replaces it
+CORRECT_MAX = 2              # at most this many replacements per unknown word
+COMMON_SHARE = 0.1           # words in more than this share of memories do not select candidates ...
+COMMON_MIN = 500             # ... once they are in more than this many
+MAX_QUERY_WORDS = 12         # words beyond these are ignored
+RRF_K = 60                   # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank)
+FUSE_DEPTH = 50              # ranks taken from each ranking before fusing
+_SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 
 
 def like_escape(s):
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_memories(where, p, query, limit):
-    """Full text (AND, then OR) -> trigram -> substring.  Returns (rows, total, method)."""
+def parse_search(text):
+    """-> (phrases, excluded words, free text).  "quoted words" are phrases (required); -word (three or
+    more letters) excludes; a flag such as -v or --force and the word "or" are plain words."""
+    phrases, excluded, words = [], [], []
+    for m in _SEARCH_TOKEN.finditer(text):
+        if m.group(1) is not None:
+            if m.group(1).strip():
+                phrases.append(m.group(1).strip())
+            continue
+        tok = m.group(2)
+        if re.fullmatch(r"-[^\W\d_][\w'.]{2,}", tok):
+            excluded.append(tok[1:])
+        elif tok.lower() != "or":
+            words.append(tok.lstrip("-"))
+    return phrases, excluded, " ".join(words + phrases)
+
+
+def tsq_lexeme(lexeme, weight=""):
+    """A one-lexeme tsquery literal (quoted: lexemes may hold any character)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'" + (":" + weight if weight else "")
+
+
+def query_terms(free):
+    """The query's words as lexemes with their document frequency, unknown ones with the vocabulary
+    words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts": [(word, ndoc, sim)]}])."""
+    rows = q("WITH lx AS (SELECT u.lexeme, u.positions[1] AS pos FROM unnest(to_tsvector('english', %(t)s)) u "
+             "  ORDER BY u.positions[1] LIMIT %(most)s), "
+             "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
+             "  LEFT JOIN clambake.memory_words w ON w.word = lx.lexeme) "
+             "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words WHERE word = '') AS n, "
+             "  CASE WHEN st.ndoc = 0 AND length(st.lexeme) >= 4 AND st.lexeme !~ '^[0-9.:/-]+$' THEN "
+             "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim) ORDER BY s.sim DESC, s.ndoc DESC) "
+             "   FROM clambake.similar_words(st.lexeme, 5) s WHERE s.sim >= %(minsim)s) END AS alts "
+             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS, "minsim": CORRECT_MIN_SIM})
+    n = (rows[0]["n"] if rows else 0) or 0
+    return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "alts": [tuple(a) for a in (r["alts"] or [])][:CORRECT_MAX]}
+               for r in rows]
+
+
+def idf(ndoc, n):
+    import math
+    return math.log(1.0 + (n - ndoc + 0.5) / (ndoc + 0.5))
+
+
+class SearchResult(tuple):
+    """(rows, total, method) -- unpacks as a 3-tuple -- with .corrections ({typed: [used...]}) and .note
+    (one line saying why semantic search was skipped, or None)."""
+
+    def __new__(cls, rows, total, method, corrections=None, note=None):
+        self = super().__new__(cls, (rows, total, method))
+        self.corrections = corrections or {}
+        self.note = note
+        return self
+
+
+def lexical_ranking(base, p, query, depth):
+    """-> (ranked [(id, scope, score)], total, corrections) for the rare-word-weighted full-text search;
+    None when the query has no searchable word."""
+    phrases, excluded, free = parse_search(query)
+    n, terms = query_terms(free)
+    groups, corrections = [], {}
+    for t in terms:
+        alts = [(t["lexeme"], t["ndoc"], 1.0)] if t["ndoc"] or not t["alts"] else []
+        if not alts:
+            corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
+            # the typed word stays in the query too: harmless when unknown, right when a later write adds it
+            alts = [(t["lexeme"], 0, 1.0)] + [(w, nd, sim * sim) for w, nd, sim in t["alts"]]
+        groups.append(alts)
+    if not groups and not phrases:
+        return None
+    n = max(n, 1)
+    params = dict(p, lim=depth)
+    score_parts, cand, fallback_cand = [], [], []
+    for g, alts in enumerate(groups):
+        best = []
+        common = all(nd > max(COMMON_MIN, COMMON_SHARE * n) for _, nd, _ in alts)
+        for a, (lex, nd, factor) in enumerate(alts):
+            key = f"g{g}a{a}"
+            params[key] = tsq_lexeme(lex)
+            (fallback_cand if common else cand).append(f"%({key})s::tsquery")
+            if not nd:
+                continue            # not in any memory: matches nothing
+            w = idf(nd, n) * factor
+            cases = []
+            for label, fw in FIELD_WEIGHTS:
+                params[f"{key}{label}"] = tsq_lexeme(lex, label)
+                cases.append(f"WHEN mem.search_tsv @@ %({key}{label})s::tsquery THEN {w * fw:.6f}")
+            best.append("CASE " + " ".join(cases) + " ELSE 0 END")
+        if best:
+            score_parts.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
+    filters = []
+    for i, ph in enumerate(phrases):
+        params[f"ph{i}"] = ph
+        filters.append(f"mem.search_tsv @@ phraseto_tsquery('english', %(ph{i})s)")
+    for i, word in enumerate(excluded):
+        params[f"ex{i}"] = word
+        filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
+    select = cand or fallback_cand
+    if select:
+        filters.append("mem.search_tsv @@ (" + " || ".join(select) + ")")
+    # words next to each other as in the query count a little more (cover density of the whole query)
+    params["whole"] = free
+    score = (" + ".join(score_parts) or "0") + \
+        " + 0.5 * ts_rank_cd(mem.search_tsv, plainto_tsquery('english', %(whole)s), 1)"
+    rows = q(f"SELECT mem.id, mem.scope, ({score}) * {RECENCY} AS score, count(*) OVER () AS total "
+             f"FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} "
+             f"ORDER BY score DESC, mem.id DESC LIMIT %(lim)s", params)
+    return [(r["id"], r["scope"], r["score"]) for r in rows], (rows[0]["total"] if rows else 0), corrections
+
+
+def fetch_ranked(ranked, extra=None):
+    """Full rows for [(id, scope, score)], in that order."""
+    if not ranked:
+        return []
+    rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} JOIN unnest(%s::int[], %s::text[]) AS k(id, scope) "
+             f"ON mem.id = k.id AND mem.scope = k.scope", ([r[0] for r in ranked], [r[1] for r in ranked]))
+    by = {(r["id"], r["scope"]): r for r in rows}
+    out = []
+    for i, (mid, scope, score) in enumerate(ranked):
+        r = by.get((mid, scope))
+        if r is not None:
+            r["score"] = score
+            out.append(r)
+    return out
+
+
+def search_memories(where, p, query, limit, semantic=True):
+    """The one ranking of recall --search (the CLI and the dashboard call it).  Rare-word-weighted full
+    text with typo correction, fused with the vector ranking where embeddings are available (and
+    `semantic`); trigram and substring fallbacks when full text finds nothing.
+    Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'fuzzy',
+    'substring'), with .corrections and .note."""
     base = " AND ".join(where) or "TRUE"
+    vec = start_query_embedding(query) if semantic else None
+    lex = lexical_ranking(base, p, query, max(limit, FUSE_DEPTH) if vec else limit)
+    ranked, total, corrections = lex if lex else ([], 0, {})
+    method = "corrected" if corrections else "fulltext"
+    note_line = None
+    if vec:
+        vranked, note_line = vector_ranking(vec, base, p, FUSE_DEPTH)
+        if vranked:
+            ranked = fuse_rankings(ranked, vranked)
+            total = max(total, len(ranked))
+            method = "hybrid"
+    if ranked:
+        return SearchResult(fetch_ranked(ranked[:limit]), total, method, corrections, note_line)
     p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
-    negated = bool(re.search(r"(^|\s)-\S", query)) or " or " in f" {query.lower()} "
-    qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
-    rows = q(f"WITH qa AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-             # not materialized: the planner sees the query words (constants) and picks the index to suit
-             f"qs AS NOT MATERIALIZED (SELECT qa.q AS qand, "
-             f"  CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
-             # entries with all the words come first; when there are enough of them to fill the page,
-             # the others are not shown and need no ranking (one of the costs at 100k memories)
-             f"enough AS (SELECT CASE WHEN (SELECT qand = qor FROM qs) THEN false ELSE (SELECT count(*) >= %(lim)s "
-             f"  FROM (SELECT 1 FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qand "
-             f"  LIMIT %(lim)s) s) END AS e), "
-             # rank narrow rows (OFFSET 0 keeps the ranking below the window: no wide rows to buffer),
-             # then fetch the full columns of the few shown
-             f"hits AS (SELECT mem.id, mem.scope, (mem.search_tsv @@ qs.qand) AS all_terms, "
-             f"  CASE WHEN NOT enough.e OR mem.search_tsv @@ qs.qand "
-             f"  THEN ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} ELSE 0 END AS score "
-             f"  FROM {MEMORY_VIEW}, qs, enough WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
-             f"top AS (SELECT *, count(*) OVER () AS total FROM hits "
-             f"  ORDER BY all_terms DESC, score DESC, id DESC LIMIT %(lim)s) "
-             f"SELECT {RECALL_COLS}, top.all_terms, top.score, top.total FROM top "
-             f"JOIN {MEMORY_VIEW} ON mem.id = top.id AND mem.scope = top.scope "
-             f"ORDER BY top.all_terms DESC, top.score DESC, top.id DESC", p)
-    if rows:
-        return rows, rows[0]["total"], "fulltext"
     # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
     # 0.44 against "docker compose"); this fallback only runs when full text found nothing, and ranks by
     # similarity, so a looser cut finds the entry without burying it.  (A placeholder without pg_trgm.)
@@ -1426,12 +1812,22 @@ def search_memories(where, p, query, limit):
                  f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), "
                  f"clambake.fuzzy_word_sim(%(q)s, mem.title)) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
     if rows:
-        return rows, rows[0]["total"], "fuzzy"
+        return SearchResult(rows, rows[0]["total"], "fuzzy", corrections, note_line)
     rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
              f"(mem.title ILIKE %(like)s OR mem.content ILIKE %(like)s OR "
              f" clambake.tags_text(mem.tags) ILIKE %(like)s) "
              f"ORDER BY (mem.title ILIKE %(like)s) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
-    return rows, (rows[0]["total"] if rows else 0), "substring"
+    return SearchResult(rows, (rows[0]["total"] if rows else 0), "substring", corrections, note_line)
+
+
+def fuse_rankings(lexical, vector):
+    """Reciprocal rank fusion of two [(id, scope, score)] rankings -> [(id, scope, fused score)]."""
+    fused = {}
+    for ranking in (lexical, vector):
+        for rank, (mid, scope, _) in enumerate(ranking, 1):
+            fused[(mid, scope)] = fused.get((mid, scope), 0.0) + 1.0 / (RRF_K + rank)
+    order = sorted(fused.items(), key=lambda kv: (-kv[1], -kv[0][0]))
+    return [(mid, scope, round(s, 6)) for (mid, scope), s in order]
 
 
 def memory_dict(r, full=True):
@@ -1507,8 +1903,10 @@ def cmd_recall(args):
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
     where, p = memory_filters(args, me)
+    found = None
     if search and search.strip():
-        rows, total, method = search_memories(where, p, search.strip(), args.limit)
+        found = search_memories(where, p, search.strip(), args.limit)
+        rows, total, method = found
     else:
         method = "recent"
         base = " AND ".join(where) or "TRUE"
@@ -1519,8 +1917,17 @@ def cmd_recall(args):
                  f"LIMIT %(lim)s", dict(p, lim=args.limit))
         total = rows[0]["total"] if rows else 0
     if args.json:
-        emit_json({"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]})
+        out = {"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]}
+        if found is not None:
+            out.update(corrections=found.corrections, note=found.note)
+        emit_json(out)
         return OK
+    if found is not None and found.note:
+        note("note: " + found.note)
+    if found is not None and found.corrections:
+        emit("(not in any memory, so similar words were searched: " + "; ".join(
+            f"{term_safe(typed)} -> {', '.join(term_safe(w) for w in used)}"
+            for typed, used in found.corrections.items()) + ")")
     if not rows:
         emit("no memories match" if search else "no memories")
         return OK
@@ -1576,6 +1983,8 @@ def cmd_update_memory(args):
                                   ("files", files), ("type", mtype)) if v is not None]
         log_action(me["instance_id"] if me else None, r["project"], "update",
                    f"#{mid} {', '.join(changed)}" + (f" -> {status}" if status else ""))
+    if title is not None or content is not None or tags is not None:
+        embed_now(r["scope"], mid)
     if args.json:
         emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
     else:
