@@ -1638,14 +1638,16 @@ RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
 FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
-# Lexical ranking (README "How recall ranks"): a memory scores the sum over the query's words of
-# idf(word) x the weight of the best field the word occurs in; a corrected word counts idf x similarity^2.
-FIELD_WEIGHTS = (("A", 1.0), ("B", 0.6), ("C", 0.35))     # title, tags, content
-CORRECT_MIN_SIM = 0.3        # a vocabulary word this similar (pg_trgm) to an unknown query word replaces it
-CORRECT_MAX = 2              # at most this many replacements per unknown word
+# Lexical ranking (README "How recall ranks"): a memory scores, for each query word, idf(word) x
+# ts_rank of that word with the field weights below (best field first, repeats add a little), summed,
+# times the share of the query's words it contains; a corrected word counts at CORRECTED_FACTOR.
+FIELD_WEIGHTS = "{0.1, 0.35, 0.6, 1.0}"     # ts_rank order D, C (content), B (tags), A (title)
+CORRECT_MAX_DIST = 2         # typo correction: at most this many edits (1 for words of 5 letters or fewer)
+CORRECTED_FACTOR = (1.0, 0.8, 0.6)          # weight of a corrected word by edit distance 0, 1, 2
 COMMON_SHARE = 0.1           # words in more than this share of memories do not select candidates ...
 COMMON_MIN = 500             # ... once they are in more than this many
 MAX_QUERY_WORDS = 12         # words beyond these are ignored
+PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
 RRF_K = 60                   # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank)
 FUSE_DEPTH = 50              # ranks taken from each ranking before fusing
 _SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
@@ -1657,7 +1659,8 @@ def like_escape(s):
 
 def parse_search(text):
     """-> (phrases, excluded words, free text).  "quoted words" are phrases (required); -word (three or
-    more letters) excludes; a flag such as -v or --force and the word "or" are plain words."""
+    more letters) excludes; a flag such as -v or --force and the word "or" are plain words; "how
+    long/often/many/much" ask for a measure, so those second words are not searched for."""
     phrases, excluded, words = [], [], []
     for m in _SEARCH_TOKEN.finditer(text):
         if m.group(1) is not None:
@@ -1667,31 +1670,69 @@ def parse_search(text):
         tok = m.group(2)
         if re.fullmatch(r"-[^\W\d_][\w'.]{2,}", tok):
             excluded.append(tok[1:])
-        elif tok.lower() != "or":
+        elif tok.lower() == "or" or (words and words[-1].lower() == "how"
+                                     and tok.lower().strip("?,.") in ("long", "often", "many", "much")):
+            continue
+        else:
             words.append(tok.lstrip("-"))
     return phrases, excluded, " ".join(words + phrases)
 
 
-def tsq_lexeme(lexeme, weight=""):
+def tsq_lexeme(lexeme):
     """A one-lexeme tsquery literal (quoted: lexemes may hold any character)."""
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'" + (":" + weight if weight else "")
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def edit_distance(a, b, most):
+    """Optimal-string-alignment distance (a transposition is one edit), or most + 1 when larger."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return min(prev[-1], most + 1)
+
+
+def corrections_for(lexeme, ndoc, candidates):
+    """The vocabulary word an unknown (or nearly unknown) query word may stand for: within the edit
+    distance, same first letter; fewest edits, then closest in length, then most trigrams shared, then
+    most frequent.
+    -> [(word, ndoc, factor)] (empty when none is close enough)."""
+    most = 1 if len(lexeme) <= 5 else CORRECT_MAX_DIST
+    found = []
+    for word, nd, sim in candidates:
+        if word == lexeme or word[:1] != lexeme[:1] or nd <= ndoc:
+            continue
+        d = edit_distance(lexeme, word, most)
+        if d <= most:
+            found.append((d, abs(len(word) - len(lexeme)), -sim, -nd, word))
+    found.sort()
+    return [(word, -nd, CORRECTED_FACTOR[d]) for d, _, _, nd, word in found[:1]]
 
 
 def query_terms(free):
-    """The query's words as lexemes with their document frequency, unknown ones with the vocabulary
-    words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts": [(word, ndoc, sim)]}])."""
+    """The query's words as lexemes with their document frequency and, for unknown or one-memory words,
+    the vocabulary words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts"}])."""
     rows = q("WITH lx AS (SELECT u.lexeme, u.positions[1] AS pos FROM unnest(to_tsvector('english', %(t)s)) u "
              "  ORDER BY u.positions[1] LIMIT %(most)s), "
              "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
              "  LEFT JOIN clambake.memory_words w ON w.word = lx.lexeme) "
              "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words WHERE word = '') AS n, "
-             "  CASE WHEN st.ndoc = 0 AND length(st.lexeme) >= 4 AND st.lexeme !~ '^[0-9.:/-]+$' THEN "
-             "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim) ORDER BY s.sim DESC, s.ndoc DESC) "
-             "   FROM clambake.similar_words(st.lexeme, 5) s WHERE s.sim >= %(minsim)s) END AS alts "
-             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS, "minsim": CORRECT_MIN_SIM})
+             "  CASE WHEN length(st.lexeme) >= 3 AND st.lexeme ~ '^[a-z]+$' THEN (SELECT least(coalesce(sum(w.ndoc), 0), "
+             "   (SELECT ndoc FROM clambake.memory_words WHERE word = '')) FROM clambake.memory_words w "
+             "   WHERE w.word LIKE st.lexeme || '%%' AND w.word <> st.lexeme AND w.ndoc > 0) END AS nprefix, "
+             "  CASE WHEN st.ndoc <= 1 AND length(st.lexeme) >= 4 AND st.lexeme !~ '[0-9]' THEN "
+             "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim)) "
+             "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts "
+             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
     n = (rows[0]["n"] if rows else 0) or 0
-    return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "alts": [tuple(a) for a in (r["alts"] or [])][:CORRECT_MAX]}
-               for r in rows]
+    return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
+                "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or [])} for r in rows]
 
 
 def idf(ndoc, n):
@@ -1717,34 +1758,32 @@ def lexical_ranking(base, p, query, depth):
     n, terms = query_terms(free)
     groups, corrections = [], {}
     for t in terms:
-        alts = [(t["lexeme"], t["ndoc"], 1.0)] if t["ndoc"] or not t["alts"] else []
-        if not alts:
-            corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
-            # the typed word stays in the query too: harmless when unknown, right when a later write adds it
-            alts = [(t["lexeme"], 0, 1.0)] + [(w, nd, sim * sim) for w, nd, sim in t["alts"]]
-        groups.append(alts)
+        alts = [(t["lexeme"], t["ndoc"], 1.0)]
+        if t["nprefix"]:            # longer words it begins: env -> environ, config -> configur
+            alts.append((t["lexeme"], t["nprefix"], PREFIX_FACTOR))
+        if t["alts"]:
+            # the typed word stays in the query: harmless when unknown, right when it is a rare real word
+            alts += t["alts"]
+            if not t["ndoc"]:
+                corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
+        if any(nd for _, nd, _ in alts):
+            groups.append(alts)
     if not groups and not phrases:
         return None
     n = max(n, 1)
-    params = dict(p, lim=depth)
-    score_parts, cand, fallback_cand = [], [], []
+    params = dict(p, lim=depth, fw=FIELD_WEIGHTS)
+    group_scores, cand, common_cand = [], [], []
     for g, alts in enumerate(groups):
         best = []
         common = all(nd > max(COMMON_MIN, COMMON_SHARE * n) for _, nd, _ in alts)
         for a, (lex, nd, factor) in enumerate(alts):
-            key = f"g{g}a{a}"
-            params[key] = tsq_lexeme(lex)
-            (fallback_cand if common else cand).append(f"%({key})s::tsquery")
             if not nd:
-                continue            # not in any memory: matches nothing
-            w = idf(nd, n) * factor
-            cases = []
-            for label, fw in FIELD_WEIGHTS:
-                params[f"{key}{label}"] = tsq_lexeme(lex, label)
-                cases.append(f"WHEN mem.search_tsv @@ %({key}{label})s::tsquery THEN {w * fw:.6f}")
-            best.append("CASE " + " ".join(cases) + " ELSE 0 END")
-        if best:
-            score_parts.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
+                continue            # in no memory: matches nothing
+            key = f"g{g}a{a}"
+            params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT else "")
+            (common_cand if common else cand).append(f"%({key})s::tsquery")
+            best.append(f"{idf(nd, n) * factor * 1.6449:.6f} * ts_rank(%(fw)s, mem.search_tsv, %({key})s::tsquery, 0)")
+        group_scores.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
     filters = []
     for i, ph in enumerate(phrases):
         params[f"ph{i}"] = ph
@@ -1752,16 +1791,21 @@ def lexical_ranking(base, p, query, depth):
     for i, word in enumerate(excluded):
         params[f"ex{i}"] = word
         filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
-    select = cand or fallback_cand
+    select = cand or common_cand
     if select:
         filters.append("mem.search_tsv @@ (" + " || ".join(select) + ")")
-    # words next to each other as in the query count a little more (cover density of the whole query)
-    params["whole"] = free
-    score = (" + ".join(score_parts) or "0") + \
-        " + 0.5 * ts_rank_cd(mem.search_tsv, plainto_tsquery('english', %(whole)s), 1)"
-    rows = q(f"SELECT mem.id, mem.scope, ({score}) * {RECENCY} AS score, count(*) OVER () AS total "
-             f"FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} "
-             f"ORDER BY score DESC, mem.id DESC LIMIT %(lim)s", params)
+    cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
+    total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "0"
+    # the share of the query's words a memory contains multiplies its score (a memory with every
+    # word beats one with the rarest word alone); words next to each other as typed count a little more
+    coverage = " + ".join(f"(s{g} > 0)::int" for g in range(len(group_scores))) or "1"
+    whole = " || ".join(cand + common_cand) or "''::tsquery"
+    rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {max(len(group_scores), 1)} * recency "
+             f"  + 0.5 * prox AS score, count(*) OVER () AS total "
+             f"FROM (SELECT mem.id, mem.scope, {cols}, {RECENCY} AS recency, "
+             f"  ts_rank_cd(mem.search_tsv, {whole}, 1) AS prox "
+             f"  FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} OFFSET 0) s "
+             f"ORDER BY score DESC, id DESC LIMIT %(lim)s", params)
     return [(r["id"], r["scope"], r["score"]) for r in rows], (rows[0]["total"] if rows else 0), corrections
 
 

@@ -217,7 +217,7 @@ COMMENT ON TABLE clambake.global_memory IS 'Knowledge shared by every project (i
 -- triggers (section 4): recall weighs rare words above common ones and corrects query words
 -- against this vocabulary.  The row with word '' counts the memories.
 CREATE TABLE IF NOT EXISTS clambake.memory_words (
-    word text NOT NULL,
+    word text COLLATE "C" NOT NULL,       -- "C": the primary key also serves prefix searches
     ndoc integer NOT NULL,
     CONSTRAINT memory_words_pkey PRIMARY KEY (word)
 );
