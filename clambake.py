@@ -1448,24 +1448,23 @@ def start_query_embedding(query):
     return QueryVector(cfg, state, query) if state else None
 
 
-MEMORY_VEC_VIEW = None       # MEMORY_VIEW with the embedding column (built on first use)
+def memory_vec_view():
+    """MEMORY_VIEW with the embedding column (pgvector only)."""
+    return MEMORY_VIEW.replace(" search_tsv FROM", " search_tsv, embedding FROM")
 
 
 def vector_ranking(qv, base, p, depth):
     """-> ([(id, scope, cosine distance)] nearest first, note or None)."""
-    global MEMORY_VEC_VIEW
     vector, why = qv.result()
     if vector is None:
         return [], why
-    if MEMORY_VEC_VIEW is None:
-        MEMORY_VEC_VIEW = MEMORY_VIEW.replace(" search_tsv FROM", " search_tsv, embedding FROM")
     nsp = qv.state["nsp"]
     with transaction():
         if qv.state["newer"]:       # pgvector 0.8+: keep scanning the HNSW index until enough rows pass the filters
             q("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
               "set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * depth)),))
         rows = q(f"SELECT id, scope, dist FROM (SELECT mem.id, mem.scope, mem.embedding OPERATOR({nsp}.<=>) "
-                 f"%(qv)s::{nsp}.vector AS dist FROM {MEMORY_VEC_VIEW} WHERE {base} AND mem.embedding IS NOT NULL "
+                 f"%(qv)s::{nsp}.vector AS dist FROM {memory_vec_view()} WHERE {base} AND mem.embedding IS NOT NULL "
                  f"ORDER BY dist LIMIT %(depth)s) s ORDER BY dist, id DESC",
                  dict(p, qv=vector_literal(vector), depth=depth))
     return [(r["id"], r["scope"], r["dist"]) for r in rows], None
@@ -1648,8 +1647,8 @@ COMMON_SHARE = 0.1           # words in more than this share of memories do not 
 COMMON_MIN = 500             # ... once they are in more than this many
 MAX_QUERY_WORDS = 12         # words beyond these are ignored
 PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
-RRF_K = 60                   # reciprocal rank fusion: score = sum of 1 / (RRF_K + rank)
-FUSE_DEPTH = 50              # ranks taken from each ranking before fusing
+VECTOR_WEIGHT = 0.5          # hybrid recall: weight of the vector ranking next to the lexical one (1)
+FUSE_DEPTH = 20              # entries taken from each ranking before fusing
 _SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 
 
@@ -1829,8 +1828,8 @@ def search_memories(where, p, query, limit, semantic=True):
     """The one ranking of recall --search (the CLI and the dashboard call it).  Rare-word-weighted full
     text with typo correction, fused with the vector ranking where embeddings are available (and
     `semantic`); trigram and substring fallbacks when full text finds nothing.
-    Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'fuzzy',
-    'substring'), with .corrections and .note."""
+    Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'semantic' (no word
+    matched: nearest by meaning), 'fuzzy', 'substring'), with .corrections and .note."""
     base = " AND ".join(where) or "TRUE"
     vec = start_query_embedding(query) if semantic else None
     lex = lexical_ranking(base, p, query, max(limit, FUSE_DEPTH) if vec else limit)
@@ -1840,9 +1839,9 @@ def search_memories(where, p, query, limit, semantic=True):
     if vec:
         vranked, note_line = vector_ranking(vec, base, p, FUSE_DEPTH)
         if vranked:
+            method = "hybrid" if ranked else "semantic"
             ranked = fuse_rankings(ranked, vranked)
             total = max(total, len(ranked))
-            method = "hybrid"
     if ranked:
         return SearchResult(fetch_ranked(ranked[:limit]), total, method, corrections, note_line)
     p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
@@ -1865,11 +1864,17 @@ def search_memories(where, p, query, limit, semantic=True):
 
 
 def fuse_rankings(lexical, vector):
-    """Reciprocal rank fusion of two [(id, scope, score)] rankings -> [(id, scope, fused score)]."""
+    """Score fusion of [(id, scope, lexical score)] and [(id, scope, cosine distance)]: each ranking's
+    scores are scaled to 0..1 over its own list (best 1, last 0; absent 0), then
+    fused = lexical + VECTOR_WEIGHT x vector.  -> [(id, scope, fused)] best first."""
     fused = {}
-    for ranking in (lexical, vector):
-        for rank, (mid, scope, _) in enumerate(ranking, 1):
-            fused[(mid, scope)] = fused.get((mid, scope), 0.0) + 1.0 / (RRF_K + rank)
+    for ranking, weight, sign in ((lexical, 1.0, 1.0), (vector, VECTOR_WEIGHT, -1.0)):
+        if not ranking:
+            continue
+        best, worst = sign * ranking[0][2], sign * ranking[-1][2]
+        for mid, scope, score in ranking:
+            scaled = (sign * score - worst) / (best - worst) if best > worst else 1.0
+            fused[(mid, scope)] = fused.get((mid, scope), 0.0) + weight * scaled
     order = sorted(fused.items(), key=lambda kv: (-kv[1], -kv[0][0]))
     return [(mid, scope, round(s, 6)) for (mid, scope), s in order]
 
@@ -1949,7 +1954,7 @@ def cmd_recall(args):
     where, p = memory_filters(args, me)
     found = None
     if search and search.strip():
-        found = search_memories(where, p, search.strip(), args.limit)
+        found = search_memories(where, p, search.strip(), args.limit, semantic=not args.lexical)
         rows, total, method = found
     else:
         method = "recent"
@@ -2033,6 +2038,87 @@ def cmd_update_memory(args):
         emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
     else:
         emit(f"updated #{mid} ({', '.join(changed)})")
+    return OK
+
+
+def embed_counts():
+    return q("SELECT count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded, "
+             "count(*) FILTER (WHERE embedding IS NULL) AS queued FROM "
+             "(SELECT embedding FROM clambake.project_memory UNION ALL "
+             " SELECT embedding FROM clambake.global_memory) e", one=True)
+
+
+def cmd_embed(args):
+    if args.batch < 1 or args.batch > 256:
+        raise ClambakeError("--batch must be between 1 and 256", USAGE)
+    cfg = embed_config()
+    state = vector_state()
+    if args.status:
+        counts = embed_counts() if state else {"embedded": 0, "queued": 0}
+        info = {"pgvector": state is not None, "provider": cfg["kind"] if cfg else None,
+                "url": cfg["shown"] if cfg else None, "model": cfg["model"] if cfg else None,
+                "stored_model": state["model"] if state else None, "dims": state["dims"] if state else None,
+                **counts}
+        if args.json:
+            emit_json(info)
+        elif state is None:
+            emit("pgvector is not installed in this database: recall is lexical only")
+        else:
+            emit(f"embeddings: {counts['embedded']} stored, {counts['queued']} queued; "
+                 f"model {state['model'] or '(none yet)'}, {state['dims']} dimensions")
+            emit(f"provider: {cfg['kind']} {cfg['shown']} model {cfg['model']}" if cfg else
+                 f"provider: none ({ENV_EMBED_URL} is not set): recall is lexical only")
+        return OK
+    if state is None:
+        raise ClambakeError("pgvector is not installed in this database, so memories cannot carry embeddings",
+                            REFUSED, hint="install pgvector on the server, then run: clambake init")
+    if cfg is None:
+        raise ClambakeError(f"no embedding provider: set {ENV_EMBED_URL}", USAGE,
+                            hint=f"Ollama: {ENV_EMBED_URL}=http://localhost:11434  (model: {ENV_EMBED_MODEL}, "
+                                 f"default {DEFAULT_EMBED_MODEL})")
+    if args.reindex:
+        with transaction():
+            q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+            for table in ("project_memory", "global_memory"):
+                q(f"UPDATE clambake.{table} SET embedding = NULL WHERE embedding IS NOT NULL")
+            q("DELETE FROM clambake.meta WHERE key = 'embedding_model'")
+    todo = embed_counts()["queued"]
+    timeout = env_seconds(ENV_EMBED_TIMEOUT, 3.0) * 10      # a batch may take a while on a CPU
+    done, failed_ids, last = 0, set(), None
+    tty = sys.stderr.isatty()
+    while True:
+        rows = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content "
+                 f"FROM {memory_vec_view()} "
+                 f"WHERE mem.embedding IS NULL AND NOT (mem.id = ANY(%s)) ORDER BY mem.id LIMIT %s",
+                 (list(failed_ids), args.batch))
+        if not rows:
+            break
+        try:
+            stored = store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                             memory_embed_text(r["title"], r["tags"], r["content"]))
+                                            for r in rows], timeout)
+        except EmbedError as e:
+            left = embed_counts()["queued"]
+            raise ClambakeError(f"{e}; embedded {done} of {todo}, {left} still queued", REFUSED,
+                                hint="run clambake embed again when the provider answers") from None
+        done += stored
+        if stored < len(rows):     # changed while being embedded: the next run takes them
+            failed_ids.update(r["id"] for r in rows)
+        pct = 100 * min(done, todo) // max(todo, 1)
+        if tty:
+            sys.stderr.write(f"\rembedding: {done}/{todo} ({pct}%)")
+        elif last is None or pct // 10 > last // 10:
+            sys.stderr.write(f"embedding: {done}/{todo} ({pct}%)\n")
+        last = pct
+    if tty and last is not None:
+        sys.stderr.write("\n")
+    counts = embed_counts()
+    if args.json:
+        emit_json({"embedded": done, "queued": counts["queued"], "model": cfg["model"],
+                   "dims": vector_state()["dims"]})
+    else:
+        emit(f"embedded {done} memories with {cfg['model']} ({vector_state()['dims']} dimensions); "
+             f"{counts['embedded']} stored, {counts['queued']} queued")
     return OK
 
 
@@ -2848,6 +2934,7 @@ COMMANDS = [
     ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
     ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
     ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
+    ("embed", "embed memories for semantic recall (backfill, --reindex, --status)", "embed --status"),
     ("log", "append to the session log", 'log --action fix --summary "patched retry loop"'),
     ("history", "read the session log, newest first", "history --since 2h"),
     ("cleanup", "remove stale instances, expired messages, old log rows", "cleanup --quiet"),
@@ -3011,6 +3098,7 @@ def build_parser(only=None):
     sp.add_argument("--status", help="active (default), resolved, deprecated, superseded or any")
     sp.add_argument("--tag", help="only memories with this tag (comma: all of them)")
     sp.add_argument("--search", "-s", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--lexical", action="store_true", help="full-text ranking only (no embedding provider)")
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--full", action="store_true", help="print whole entries")
     sp.add_argument("--id", help="print one memory in full")
@@ -3028,6 +3116,12 @@ def build_parser(only=None):
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
+
+    sp = add("embed", cmd_embed)
+    sp.add_argument("--reindex", action="store_true", help="drop every stored embedding and embed all again "
+                    "(after changing the model)")
+    sp.add_argument("--status", action="store_true", help="counts, model and provider; embeds nothing")
+    sp.add_argument("--batch", type=int, default=EMBED_BATCH, help="memories per provider request")
 
     sp = add("log", cmd_log)
     sp.add_argument("--action", "-a", required=True)

@@ -3,6 +3,7 @@
 Used by tests/test_retrieval.py, and on its own to compare versions of clambake.py:
 
     python tests/ranking_eval.py --dsn "host=... dbname=..." [--clambake path/to/clambake.py]
+                                 [--embed-url http://127.0.0.1:PORT]   (hybrid)
 
 The database must be empty (no clambake schema): the corpus is stored through `remember`, the way
 sessions store memories (with an embedding provider configured in the environment, they get
@@ -115,9 +116,14 @@ def main():
     ap.add_argument("--dsn", required=True, help="an empty database")
     ap.add_argument("--clambake", default=os.path.join(os.path.dirname(HERE), "clambake.py"))
     ap.add_argument("--misses", action="store_true", help="list the queries that missed")
+    ap.add_argument("--embed-url", help="embedding provider for hybrid ranking (e.g. tests/embed_server.py's)")
+    ap.add_argument("--embed-model", default="wordllama-256")
     args = ap.parse_args()
     mod = load_module(args.clambake)
     env = {"CLAMBAKE_DSN": args.dsn}
+    if args.embed_url:
+        env.update(CLAMBAKE_EMBED_URL=args.embed_url, CLAMBAKE_EMBED_MODEL=args.embed_model,
+                   CLAMBAKE_EMBED_BUDGET="5s")
     ids = load_corpus(mod, env)
     table, misses = evaluate(mod, env, ids)
     print(format_table(table))
