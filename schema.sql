@@ -401,6 +401,9 @@ BEGIN
         PERFORM clambake._add_constraint(t, t || '_title_length', 'CHECK (char_length(title) <= 200)');
         PERFORM clambake._add_constraint(t, t || '_content_length', 'CHECK (char_length(content) <= 65536)');
     END LOOP;
+    -- the first release allowed a project memory without a project
+    UPDATE clambake.project_memory SET project = 'unknown' WHERE project IS NULL;
+    ALTER TABLE clambake.project_memory ALTER COLUMN project SET NOT NULL;
     PERFORM clambake._add_constraint('project_memory', 'project_memory_project_length',
                                      'CHECK (char_length(project) <= 100)');
     -- the original's HNSW indexes on embedding, kept under the names section 4 uses
@@ -480,8 +483,8 @@ BEGIN
     END IF;
     FOREACH t IN ARRAY ARRAY['project_memory', 'global_memory'] LOOP
         EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS embedding %s.vector(768)', t, vec);
-        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I USING hnsw (embedding %s.vector_cosine_ops)',
-                       t || '_embedding_idx', t, vec);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I USING hnsw (embedding %s.vector_cosine_ops) '
+                       'WITH (m = 16, ef_construction = 64)', t || '_embedding_idx', t, vec);
     END LOOP;
     INSERT INTO clambake.meta (key, value) VALUES ('embedding_dims',
         (SELECT a.atttypmod::text FROM pg_attribute a
