@@ -1404,13 +1404,15 @@ def embed_now(scope, mid):
 class QueryVector:
     """The query's vector, fetched in a thread while the lexical ranking runs (recall's budget)."""
 
-    def __init__(self, cfg, state, query):
+    def __init__(self, cfg, state, query, vector=None):
         import threading
-        self.cfg, self.state, self.vector, self.error = cfg, state, None, None
+        self.cfg, self.state, self.vector, self.error = cfg, state, vector, None
         self.budget = env_seconds(ENV_EMBED_BUDGET, 0.3)
         self.deadline = time.monotonic() + self.budget
-        self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
-        self.thread.start()
+        self.thread = None
+        if vector is None:
+            self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
+            self.thread.start()
 
     def _run(self, query):
         try:
@@ -1422,6 +1424,10 @@ class QueryVector:
 
     def result(self):
         """-> (vector or None, note or None)."""
+        if self.thread is None:             # given by the caller
+            return (self.vector, None) if len(self.vector) == self.state["dims"] else \
+                (None, f"semantic search skipped: the vector has {len(self.vector)} dimensions, the stored "
+                       f"embeddings {self.state['dims']}")
         self.thread.join(max(0.0, self.deadline - time.monotonic()))
         skipped = "semantic search skipped: "
         if self.thread.is_alive():
@@ -1439,13 +1445,14 @@ class QueryVector:
         return self.vector, None
 
 
-def start_query_embedding(query):
-    """A QueryVector when semantic recall is possible (provider configured, pgvector installed)."""
-    cfg = embed_config()
-    if cfg is None:
+def start_query_embedding(query, vector=None):
+    """A QueryVector when semantic recall is possible (provider configured, or the query's vector
+    given; pgvector installed)."""
+    cfg = embed_config() if vector is None else None
+    if cfg is None and vector is None:
         return None
     state = vector_state()
-    return QueryVector(cfg, state, query) if state else None
+    return QueryVector(cfg, state, query, vector) if state else None
 
 
 def memory_vec_view():
@@ -1721,10 +1728,10 @@ def query_terms(free):
              "  ORDER BY u.positions[1] LIMIT %(most)s), "
              "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
              "  LEFT JOIN clambake.memory_words w ON w.word = lx.lexeme) "
-             "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words WHERE word = '') AS n, "
+             "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1) AS n, "
              "  CASE WHEN length(st.lexeme) >= 3 AND st.lexeme ~ '^[a-z]+$' THEN (SELECT least(coalesce(sum(w.ndoc), 0), "
-             "   (SELECT ndoc FROM clambake.memory_words WHERE word = '')) FROM clambake.memory_words w "
-             "   WHERE w.word LIKE st.lexeme || '%%' AND w.word <> st.lexeme AND w.ndoc > 0) END AS nprefix, "
+             "   (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1)) FROM clambake.memory_words w "
+             "   WHERE w.word > st.lexeme AND w.word < st.lexeme || chr(1114111) AND w.ndoc > 0) END AS nprefix, "
              "  CASE WHEN st.ndoc <= 1 AND length(st.lexeme) >= 4 AND st.lexeme !~ '[0-9]' THEN "
              "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim)) "
              "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts "
@@ -1771,18 +1778,22 @@ def lexical_ranking(base, p, query, depth):
         return None
     n = max(n, 1)
     params = dict(p, lim=depth, fw=FIELD_WEIGHTS)
-    group_scores, cand, common_cand = [], [], []
+    group_scores, cand, common_cand, common_groups = [], [], [], []
     for g, alts in enumerate(groups):
         best = []
         common = all(nd > max(COMMON_MIN, COMMON_SHARE * n) for _, nd, _ in alts)
+        group_q = []
         for a, (lex, nd, factor) in enumerate(alts):
             if not nd:
                 continue            # in no memory: matches nothing
             key = f"g{g}a{a}"
             params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT else "")
-            (common_cand if common else cand).append(f"%({key})s::tsquery")
+            group_q.append(f"%({key})s::tsquery")
             best.append(f"{idf(nd, n) * factor * 1.6449:.6f} * ts_rank(%(fw)s, mem.search_tsv, %({key})s::tsquery, 0)")
         group_scores.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
+        (common_cand if common else cand).extend(group_q)
+        if common:
+            common_groups.append(group_q)
     filters = []
     for i, ph in enumerate(phrases):
         params[f"ph{i}"] = ph
@@ -1790,9 +1801,14 @@ def lexical_ranking(base, p, query, depth):
     for i, word in enumerate(excluded):
         params[f"ex{i}"] = word
         filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
-    select = cand or common_cand
-    if select:
-        filters.append("mem.search_tsv @@ (" + " || ".join(select) + ")")
+    if cand:            # entries with at least one of the words that are not common
+        filters.append("mem.search_tsv @@ (" + " || ".join(cand) + ")")
+    elif common_cand:   # only common words: entries with all of them when there are enough of those
+        any_q = "(" + " || ".join(common_cand) + ")"
+        all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
+        filters.append(f"mem.search_tsv @@ (SELECT CASE WHEN count(*) >= %(lim)s THEN {all_q} ELSE {any_q} END "
+                       f"FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
+                       f"LIMIT %(lim)s) enough)")
     cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
     total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "0"
     # the share of the query's words a memory contains multiplies its score (a memory with every
@@ -1824,14 +1840,15 @@ def fetch_ranked(ranked, extra=None):
     return out
 
 
-def search_memories(where, p, query, limit, semantic=True):
+def search_memories(where, p, query, limit, semantic=True, vector=None):
     """The one ranking of recall --search (the CLI and the dashboard call it).  Rare-word-weighted full
     text with typo correction, fused with the vector ranking where embeddings are available (and
-    `semantic`); trigram and substring fallbacks when full text finds nothing.
+    `semantic`; `vector`: the query's embedding when the caller has it already); trigram and substring
+    fallbacks when full text finds nothing.
     Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'semantic' (no word
     matched: nearest by meaning), 'fuzzy', 'substring'), with .corrections and .note."""
     base = " AND ".join(where) or "TRUE"
-    vec = start_query_embedding(query) if semantic else None
+    vec = start_query_embedding(query, vector) if semantic else None
     lex = lexical_ranking(base, p, query, max(limit, FUSE_DEPTH) if vec else limit)
     ranked, total, corrections = lex if lex else ([], 0, {})
     method = "corrected" if corrections else "fulltext"
