@@ -1654,6 +1654,7 @@ COMMON_SHARE = 0.1           # words in more than this share of memories do not 
 COMMON_MIN = 500             # ... once they are in more than this many
 MAX_QUERY_WORDS = 12         # words beyond these are ignored
 PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
+PART_FACTOR = 0.8            # an unknown word that is part of a path or file name matches it at this weight
 VECTOR_WEIGHT = 0.5          # hybrid recall: weight of the vector ranking next to the lexical one (1)
 FUSE_DEPTH = 20              # entries taken from each ranking before fusing
 _SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
@@ -1734,11 +1735,18 @@ def query_terms(free):
              "   WHERE w.word > st.lexeme AND w.word < st.lexeme || chr(1114111) AND w.ndoc > 0) END AS nprefix, "
              "  CASE WHEN st.ndoc <= 1 AND length(st.lexeme) >= 4 AND st.lexeme !~ '[0-9]' THEN "
              "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim)) "
-             "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts "
+             "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts, "
+             # a path, file or host name is one lexeme (/bin/bash, docker-compose.yml): an unknown word
+             # may be a part of one
+             "  CASE WHEN st.ndoc = 0 AND st.lexeme ~ '^[a-z]{3,}$' THEN (SELECT json_agg(json_build_array("
+             "   c.word, c.ndoc, 1.0)) FROM (SELECT w.word, w.ndoc FROM clambake.memory_words w WHERE w.ndoc > 0 "
+             "   AND w.word ~ ('(^|[^a-z0-9])' || st.lexeme || '($|[^a-z0-9])') ORDER BY w.ndoc DESC LIMIT 2) c) "
+             "  END AS parts "
              "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
     n = (rows[0]["n"] if rows else 0) or 0
     return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
-                "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or [])} for r in rows]
+                "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or []) +
+                [(w, nd, PART_FACTOR) for w, nd, _ in r["parts"] or []]} for r in rows]
 
 
 def idf(ndoc, n):
@@ -1997,6 +2005,8 @@ def cmd_recall(args):
     if not rows:
         emit("no memories match" if search else "no memories")
         return OK
+    if method == "semantic":
+        emit("(no memory has these words; the nearest by meaning:)")
     multi = not (args.project or args.global_)
     for r in rows:
         emit(memory_full(r) + "\n" if args.full else memory_line(r, preview=args.preview, show_project=multi))

@@ -167,6 +167,8 @@ def test_remember_embeds_and_recall_fuses(vdb, cb, embedder):
     # a query sharing no word with the entry still finds it, by meaning
     data = cb.json("recall", "--search", "vpn downloads hang", env=env)
     assert data["method"] == "semantic" and data["memories"][0]["title"] == "WireGuard MTU 1380"
+    res = cb("recall", "--search", "vpn downloads hang", env=env)
+    assert res.out.startswith("(no memory has these words; the nearest by meaning:)\n#"), res
     data = cb.json("recall", "--search", "wireguard tunnel", env=env)
     assert data["method"] == "hybrid" and data["note"] is None
     # without a provider: lexical, as before
