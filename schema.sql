@@ -6,7 +6,7 @@
 --   1. prelude: the schema, optional extensions (pg_trgm, pgvector), helpers
 --   2. tables in their CURRENT shape: every column, named constraints
 --   3. upgrades from older schemas (the original clambake's first release and
---      its later versions, and clambake's own schema versions 1-2): the only
+--      its later versions, and clambake's own schema versions 1-3): the only
 --      section that knows old shapes; on a fresh install it changes nothing
 --   4. indexes, functions and triggers on the current shape; schema version
 --
@@ -161,9 +161,13 @@ COMMENT ON TABLE clambake.claims IS
     'At most one holder per resource (primary key). Ends on done, expiry, deregister or stale holder.';
 
 -- Memory: project_memory and global_memory share one id sequence.  search_tsv weighs title (A)
--- above tags (B) above content (C).  embedding (pgvector only) is added in section 3's optional
--- part: its type exists only with the extension.
--- (Columns added by later features go at the end of both memory tables' column lists.)
+-- above tags (B) above content (C).  Provenance: source_file / source_heading say where an imported
+-- entry came from (a path relative to the project's directory, or template:NAME, and the heading
+-- path "Parent > Child"); one entry per source section, so a re-import updates instead of copying;
+-- source_hash is a digest of the section as last imported (unchanged sections are skipped).
+-- superseded_by: the merged entry that replaced this one (status superseded), same table, so same
+-- scope.  embedding (pgvector only) is added in section 4's optional part: its type exists only
+-- with the extension.
 CREATE SEQUENCE IF NOT EXISTS clambake.memory_id_seq;
 COMMENT ON SEQUENCE clambake.memory_id_seq IS 'One id space across project_memory and global_memory.';
 
@@ -183,7 +187,14 @@ CREATE TABLE IF NOT EXISTS clambake.project_memory (
         setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') ||
         setweight(to_tsvector('english'::regconfig, clambake.tags_text(tags)), 'B') ||
         setweight(to_tsvector('english'::regconfig, coalesce(content, '')), 'C')) STORED,
+    source_file   text,
+    source_heading text,
+    source_hash   text,
+    superseded_by integer,
     CONSTRAINT project_memory_pkey PRIMARY KEY (id),
+    CONSTRAINT project_memory_superseded_by_fk FOREIGN KEY (superseded_by) REFERENCES clambake.project_memory (id) ON DELETE SET NULL,
+    CONSTRAINT project_memory_superseded_by_check CHECK (superseded_by IS NULL OR superseded_by <> id),
+    CONSTRAINT project_memory_source_check CHECK ((source_file IS NULL) = (source_heading IS NULL)),
     CONSTRAINT project_memory_status_check CHECK (status IN ('active', 'resolved', 'deprecated', 'superseded')),
     CONSTRAINT project_memory_title_length CHECK (char_length(title) <= 200),
     CONSTRAINT project_memory_content_length CHECK (char_length(content) <= 65536),
@@ -206,7 +217,14 @@ CREATE TABLE IF NOT EXISTS clambake.global_memory (
         setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A') ||
         setweight(to_tsvector('english'::regconfig, clambake.tags_text(tags)), 'B') ||
         setweight(to_tsvector('english'::regconfig, coalesce(content, '')), 'C')) STORED,
+    source_file   text,
+    source_heading text,
+    source_hash   text,
+    superseded_by integer,
     CONSTRAINT global_memory_pkey PRIMARY KEY (id),
+    CONSTRAINT global_memory_superseded_by_fk FOREIGN KEY (superseded_by) REFERENCES clambake.global_memory (id) ON DELETE SET NULL,
+    CONSTRAINT global_memory_superseded_by_check CHECK (superseded_by IS NULL OR superseded_by <> id),
+    CONSTRAINT global_memory_source_check CHECK ((source_file IS NULL) = (source_heading IS NULL)),
     CONSTRAINT global_memory_status_check CHECK (status IN ('active', 'resolved', 'deprecated', 'superseded')),
     CONSTRAINT global_memory_title_length CHECK (char_length(title) <= 200),
     CONSTRAINT global_memory_content_length CHECK (char_length(content) <= 65536)
@@ -245,7 +263,7 @@ COMMENT ON TABLE clambake.session_log IS 'Append-only audit trail of what sessio
 -- under default names, NOT NULL content, `embedding vector(768)` on both
 -- memory tables with HNSW indexes, views over these tables and more tables
 -- (tasks, agent_roles, ...), which are left alone.  clambake's own versions
--- 1-2 lacked memory_words and the length limits.
+-- 1-2 lacked provenance, superseded_by, memory_words and the length limits; 3 lacked the last two.
 ---------------------------------------------------------------------------
 
 -- `timestamp without time zone` -> timestamptz (interpreted in the server's time zone, where now()
@@ -396,6 +414,17 @@ BEGIN
                 setweight(to_tsvector('english'::regconfig, clambake.tags_text(tags)), 'B') ||
                 setweight(to_tsvector('english'::regconfig, coalesce(content, '')), 'C')) STORED$f$, t);
         END IF;
+        -- clambake 3 (import, export, consolidate): provenance and superseded_by
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_file text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_heading text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_hash text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS superseded_by integer', t);
+        PERFORM clambake._add_constraint(t, t || '_superseded_by_fk',
+            format('FOREIGN KEY (superseded_by) REFERENCES clambake.%I (id) ON DELETE SET NULL', t));
+        PERFORM clambake._add_constraint(t, t || '_superseded_by_check',
+            'CHECK (superseded_by IS NULL OR superseded_by <> id)');
+        PERFORM clambake._add_constraint(t, t || '_source_check',
+            'CHECK ((source_file IS NULL) = (source_heading IS NULL))');
         PERFORM clambake._add_constraint(t, t || '_status_check',
             $c$CHECK (status IN ('active', 'resolved', 'deprecated', 'superseded'))$c$);
         PERFORM clambake._add_constraint(t, t || '_title_length', 'CHECK (char_length(title) <= 200)');
@@ -526,6 +555,8 @@ BEGIN
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I USING gin (tags)', t || '_tags_idx', t);
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I (lower(title))', t || '_title_idx', t);
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I (updated_at DESC)', t || '_updated_idx', t);
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I (superseded_by) WHERE superseded_by IS NOT NULL',
+                       t || '_superseded_by_idx', t);
         -- trigram indexes for the typo-tolerant fallback, when pg_trgm is installed
         IF trgm IS NOT NULL THEN
             EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I USING gin (title %s.gin_trgm_ops)',
@@ -546,6 +577,11 @@ BEGIN
 END
 $$;
 CREATE INDEX IF NOT EXISTS project_memory_project_idx ON clambake.project_memory (project, updated_at DESC);
+-- one entry per imported source section
+CREATE UNIQUE INDEX IF NOT EXISTS project_memory_source_idx
+    ON clambake.project_memory (project, source_file, source_heading) WHERE source_file IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS global_memory_source_idx
+    ON clambake.global_memory (source_file, source_heading) WHERE source_file IS NOT NULL;
 
 -- Fuzzy matching used by recall's fallback and remember's near-duplicate
 -- note: trigram similarity when pg_trgm is installed, plain substring
@@ -705,6 +741,6 @@ DROP TRIGGER IF EXISTS claims_notify_end ON clambake.claims;
 CREATE TRIGGER claims_notify_end AFTER DELETE ON clambake.claims
     FOR EACH ROW EXECUTE FUNCTION clambake.notify_claim_end();
 
-INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '3')
+INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '4')
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
 WHERE clambake.meta.value::int < excluded.value::int;
