@@ -2003,7 +2003,7 @@ def lexical_ranking(base, p, query, depth):
                 corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
         if any(nd for _, nd, _ in alts):
             groups.append(alts)
-    if not groups and not phrases:
+    if not groups and not phrases and not excluded:
         return None
     n = max(n, 1)
     params = dict(p, lim=depth, fw=FIELD_WEIGHTS)
@@ -2039,15 +2039,15 @@ def lexical_ranking(base, p, query, depth):
                        f"FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
                        f"LIMIT %(lim)s) enough)")
     cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
-    total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "0"
+    total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "1"    # no word: newest first
     # the share of the query's words a memory contains multiplies its score (a memory with every
     # word beats one with the rarest word alone); words next to each other as typed count a little more
     coverage = " + ".join(f"(s{g} > 0)::int" for g in range(len(group_scores))) or "1"
-    whole = " || ".join(cand + common_cand) or "''::tsquery"
+    whole = " || ".join(cand + common_cand)
     rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {max(len(group_scores), 1)} * recency "
              f"  + 0.5 * prox AS score, count(*) OVER () AS total "
              f"FROM (SELECT mem.id, mem.scope, {cols}, {RECENCY} AS recency, "
-             f"  ts_rank_cd(mem.search_tsv, {whole}, 1) AS prox "
+             f"  {f'ts_rank_cd(mem.search_tsv, {whole}, 1)' if whole else '0'} AS prox "
              f"  FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} OFFSET 0) s "
              f"ORDER BY score DESC, id DESC LIMIT %(lim)s", params)
     return [(r["id"], r["scope"], r["score"]) for r in rows], (rows[0]["total"] if rows else 0), corrections
