@@ -1490,8 +1490,9 @@ def vector_state():
             "        WHERE e.extname = 'vector') AS nsp, "
             "  (SELECT string_to_array(extversion, '.')::int[] >= '{0,8}' FROM pg_extension "
             "    WHERE extname = 'vector') AS newer, "
-            "  (SELECT a.atttypmod FROM pg_attribute a WHERE a.attrelid = 'clambake.project_memory'::regclass "
-            "    AND a.attname = 'embedding' AND NOT a.attisdropped) AS dims, "
+            "  (SELECT a.atttypmod FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid "
+            "    WHERE a.attrelid = 'clambake.project_memory'::regclass AND a.attname = 'embedding' "
+            "    AND NOT a.attisdropped AND y.typname = 'vector') AS dims, "
             "  (SELECT value FROM clambake.meta WHERE key = 'embedding_model') AS model", one=True)
     return row if row["nsp"] and row["dims"] else None
 

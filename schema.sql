@@ -510,6 +510,14 @@ BEGIN
     IF vec IS NULL THEN
         RETURN;
     END IF;
+    -- an `embedding` column of another type (an install that stored vectors without pgvector) is left
+    -- alone, with its data: semantic recall stays off there
+    IF EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid
+                WHERE a.attrelid IN ('clambake.project_memory'::regclass, 'clambake.global_memory'::regclass)
+                  AND a.attname = 'embedding' AND NOT a.attisdropped AND y.typname <> 'vector') THEN
+        RAISE NOTICE 'clambake: memory column "embedding" is not a pgvector vector; semantic recall stays off';
+        RETURN;
+    END IF;
     FOREACH t IN ARRAY ARRAY['project_memory', 'global_memory'] LOOP
         EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS embedding %s.vector(768)', t, vec);
         EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I USING hnsw (embedding %s.vector_cosine_ops) '
@@ -703,8 +711,9 @@ BEGIN
                                    WHEN 'delete' THEN 'OLD TABLE AS old_rows'
                                    ELSE 'OLD TABLE AS old_rows NEW TABLE AS new_rows' END);
         END LOOP;
-        IF EXISTS (SELECT 1 FROM information_schema.columns
-                    WHERE table_schema = 'clambake' AND table_name = t AND column_name = 'embedding') THEN
+        IF EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid
+                    WHERE a.attrelid = format('clambake.%I', t)::regclass AND a.attname = 'embedding'
+                      AND NOT a.attisdropped AND y.typname = 'vector') THEN
             EXECUTE format('DROP TRIGGER IF EXISTS %I ON clambake.%I', t || '_unembed', t);
             EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OF title, content, tags ON clambake.%I '
                            'FOR EACH ROW EXECUTE FUNCTION clambake.memory_unembed()', t || '_unembed', t);
