@@ -175,6 +175,25 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
+_PORT_RES = _LazyRe(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
+
+
+def canon_resource(name):
+    """A resource's stored form: norm_resource() first, then one spelling per port: `8080`, `:8080`,
+    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`; and one per path:
+    `./config\\app.yml` is `config/app.yml` (backslashes as '/', `.` and `..` resolved, a directory's
+    trailing '/' kept)."""
+    import posixpath
+    text = norm_resource(name)
+    m = _PORT_RES.match(text)
+    if m and 0 < int(m.group(1)) < 65536:
+        return f"port:{int(m.group(1))}"
+    if ("/" in text or "\\" in text) and "://" not in text and text.strip("./\\"):
+        path = text.replace("\\", "/")
+        text = posixpath.normpath(path) + ("/" if path.endswith("/") else "")     # keeps a UNC //server
+    return text
+
+
 _UNSAFE = _LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_LINE = _LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -228,7 +247,7 @@ def read_stdin_text(what, limit):
 
 
 def read_text_arg(value, what, limit):
-    """Text argument; '-' reads standard input.  Checks size and NUL bytes."""
+    """Text argument; '-' reads standard input (UTF-8).  Checks size and NUL bytes."""
     if value == "-":
         value = read_stdin_text(what, limit)
     if value is None:
@@ -308,6 +327,21 @@ def ancestors(path):
         d = parent
 
 
+_WIN_PATH = _LazyRe(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
+
+
+def fold_paths(*paths):
+    """Compare these paths case-insensitively?  On Windows, or when one is Windows-style (drive, UNC)."""
+    return os.name == "nt" or any(_WIN_PATH.match(p or "") for p in paths)
+
+
+def same_dir(a, b):
+    """Are two directory paths the same (case-insensitively where fold_paths says so)?"""
+    if a is None or b is None:
+        return a is b
+    return a.lower() == b.lower() if fold_paths(a, b) else a == b
+
+
 def real_dir(path):
     return os.path.normpath(os.path.realpath(os.path.expanduser(path)))
 
@@ -318,8 +352,14 @@ def emit(text=""):
     sys.stdout.write(term_safe(text, multiline=True) + "\n")
 
 
+def json_value(value):
+    """JSON for values json does not know: timestamps in ISO 8601 (2026-12-01T19:12:37.123+00:00)."""
+    iso = getattr(value, "isoformat", None)
+    return iso() if iso else str(value)
+
+
 def emit_json(obj):
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+    sys.stdout.write(json.dumps(obj, default=json_value, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def hostname():
@@ -698,15 +738,17 @@ def whoami(args, required=True):
     rows = q(f"SELECT {INSTANCE_COLS}, (i.session_key IS NOT DISTINCT FROM %(sk)s AND %(sk)s IS NOT NULL) AS by_key "
              "FROM clambake.instances i "
              "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
-             "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
+             "   OR (i.host = %(host)s AND (i.working_dir = ANY(%(dirs)s) "
+             "       OR (%(fold)s AND lower(i.working_dir) = ANY(%(ldirs)s))) "
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              f"       AND {LIVE_I}) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window()})
+             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window(),
+              "fold": fold_paths(cwd or ""), "ldirs": [d.lower() for d in dirs]})
     if rows:
         me = rows[0]
         if not me["by_key"]:
-            same = [r for r in rows if r["working_dir"] == me["working_dir"] and not r["by_key"]]
+            same = [r for r in rows if same_dir(r["working_dir"], me["working_dir"]) and not r["by_key"]]
             if len(same) > 1:
                 note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
                      f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
@@ -903,6 +945,24 @@ OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target,
                      "     WHERE c.message_id = m.id AND c.expires_at > now()))")
 
 
+def note_near_claims(resource, live):
+    """A stderr note about held resources whose name nearly matches `resource` (docker-compose.yaml
+    for docker-compose.yml, postgress for postgres): probably the same thing, spelled differently."""
+    import difflib
+    if resource.startswith("port:"):
+        return
+    kind = resource_kind(resource)[0]
+    for c in q(CLAIMS_SQL + " AND c.resource <> %(r)s AND c.resource NOT LIKE 'port:%%' ORDER BY c.claimed_at",
+               {"r": resource, "live": live}):
+        held_kind = resource_kind(c["resource"])[0]
+        who = f"is held by {c['instance_id']} ({one_line(c['project'], 60)}) {ago(c['age'])}"
+        if kind in ("file", "glob") and held_kind in ("file", "glob") and path_hits(resource, c["resource"],
+                                                                                   held_kind):
+            note(f"note: {one_line(c['resource'], 100)}, which covers {one_line(resource, 100)}, {who}")
+        elif difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
+            note(f"note: {one_line(c['resource'], 100)} (nearly the same name) {who}; did you mean it?")
+
+
 def claim_line(c):
     return (f"{c['resource']}: held by {c['instance_id']} ({c['project']}) {ago(c['age'])}, "
             f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
@@ -1041,7 +1101,7 @@ def cmd_send(args):
     mtype = check_choice(args.type, MESSAGE_TYPES, "message type")
     subject = check_text(args.subject, "subject", MAX_SUBJECT, required=True)
     body = read_text_arg(args.body, "body", MAX_BODY)
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     if resource is not None:
         check_text(resource, "resource", MAX_NAME, required=True)
         if mtype not in ("blocker", "done"):
@@ -1099,6 +1159,8 @@ def cmd_send(args):
         else:
             log_action(iid, project, "blocker" if mtype == "blocker" else "send",
                        f"#{mid} {mtype} to {target}: {subject}")
+    if mtype == "blocker" and resource:
+        note_near_claims(resource, live_window())
     if args.json:
         emit_json({"id": mid, "to": target, "target_kind": kind, "type": mtype, "resource": resource,
                    "claimed": bool(mtype == "blocker" and resource), "released": released,
@@ -1329,10 +1391,12 @@ def message_receipts(m):
 
 
 def cmd_check(args):
-    resource = norm_resource(args.resource)
+    resource = canon_resource(args.resource)
     check_text(resource, "resource", MAX_NAME, required=True)
     me = whoami(args, required=False)
     held = q(CLAIMS_SQL + " AND c.resource = %(r)s", {"r": resource, "live": live_window()}, one=True)
+    if held is None:
+        note_near_claims(resource, live_window())
     mine = bool(held and me and held["instance_id"] == me["instance_id"])
     if args.json:
         emit_json({"resource": resource, "free": held is None or mine, "held_by_me": mine,
@@ -1354,7 +1418,7 @@ def cmd_wait(args):
     whatever the database does: every statement is capped at the time left, a lock wait included."""
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     deadline = time.monotonic() + timeout
 
     def timed_out():
@@ -4116,18 +4180,25 @@ HOOK_EVENTS = {
     # our subcommand: (Claude Code event, matcher or None, timeout seconds)
     "session-start": ("SessionStart", None, 10),
     "prompt": ("UserPromptSubmit", None, 5),
-    "pre-tool": ("PreToolUse", "Bash|Write|Edit|MultiEdit|NotebookEdit", 5),
+    "pre-tool": ("PreToolUse", "Bash|PowerShell|Monitor|Write|Edit|NotebookEdit", 5),
     "session-end": ("SessionEnd", None, 5),
 }
 HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it starts; with interpreter
                                # start-up the process ends within ~2 s even on a loaded machine
-FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 
 
 def hook_input():
-    """Claude Code's hook JSON from stdin ({} when absent or invalid)."""
+    """Claude Code's hook JSON from stdin, read whole (a big Write is judged too), as UTF-8 whatever the
+    console code page ({} when absent or invalid)."""
     try:
-        data = json.loads(sys.stdin.read(4 * 1024 * 1024) or "{}")
+        stream = getattr(sys.stdin, "buffer", None)
+        raw = stream.read() if stream is not None else sys.stdin.read()
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:          # a stray byte must not turn the whole input into {}
+                raw = raw.decode("utf-8", "replace")
+        data = json.loads(raw or "{}")
     except (ValueError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -4582,64 +4653,761 @@ def hook_prompt(data, session, args):
         hook_output("UserPromptSubmit", "\n".join(lines))
 
 
-def shell_parts(command):
-    """Split a shell command line at ; & | && || and newlines outside quotes."""
-    parts, cur, quote, i = [], [], None, 0
-    while i < len(command):
-        ch = command[i]
-        if quote:
-            if ch == "\\" and quote == '"' and i + 1 < len(command):
-                cur.append(command[i:i + 2])
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\" and i + 1 < len(command):
-            cur.append(command[i:i + 2])
+# the guard's classification (PROTOCOL.md "Guard"): what a tool call may change.  A shell command is cut
+# into parts (; && || | & newlines, subshells, $(...), backticks, bash -c "...", sudo/env/... stripped)
+# and each part judged on its own by its program.
+
+GUARD_SHELL_TOOLS = {"Bash": "sh", "Monitor": "sh", "PowerShell": "ps"}     # tool -> dialect of "command"
+GUARD_FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")          # MultiEdit: older Claude Code
+
+# programs that only read or inspect (files, processes, the network): their arguments are data
+GUARD_READERS = frozenset("""
+cat tac less more most head tail grep egrep fgrep zgrep rg ag ack wc diff cmp comm file stat ls dir vdir tree du df
+find locate which whereis type man help info apropos echo printf true false test [ pwd whoami id date sleep cal
+md5sum sha1sum sha256sum sha512sum cksum b2sum base64 xxd hexdump od strings nl bat batcat view jq column cut sort
+uniq tr fold fmt paste join expand unexpand rev readlink realpath basename dirname printenv seq yes
+ps pgrep pidof top htop btop uptime free vmstat iostat lsof fuser ss netstat nc ncat netcat telnet ping traceroute
+curl wget http https nslookup dig host ip ifconfig nmap openssl journalctl dmesg last
+cd pushd popd export set unset alias unalias local declare typeset readonly shift return exit wait jobs read
+umask ulimit hash history trap shopt : psql mysql mongosh sqlite3 pg_isready pg_dump pg_dumpall mysqldump
+get-content gc select-string sls get-childitem gci get-item gi test-path resolve-path get-process gps
+get-service gsv get-nettcpconnection get-command gcm get-location gl write-output host write-host
+measure-object select-object where-object sort-object group-object format-table format-list ft fl out-host
+out-string out-null compare-object tasklist findstr where set-location sl
+""".split())
+# readers that write the file given to one of these options (curl -o FILE)
+GUARD_OUTPUT_OPTIONS = {"sort": ("-o", "--output"), "curl": ("-o", "--output"), "wget": ("-O", "--output-document"),
+                        "git": ("--output",)}
+# readers that turn into writers of their operands with an in-place option (sed -i)
+GUARD_INPLACE = {"sed": ("-i", "--in-place"), "perl": ("-i",), "ruby": ("-i",), "yq": ("-i", "--inplace"),
+                 "gawk": ("-i",), "awk": ("-i",), "prettier": ("--write", "-w"), "eslint": ("--fix",),
+                 "gofmt": ("-w",), "clang-format": ("-i",), "ruff": ("format", "--fix"), "sd": ()}
+# programs that change the paths they are given: "all" operands, or only the "last" (the destination)
+GUARD_WRITERS = {
+    **dict.fromkeys("rm rmdir unlink shred touch truncate chmod chown chgrp chattr setfacl mkdir tee mv patch "
+                    "black isort autopep8 rustfmt dos2unix unix2dos sponge "
+                    "vi vim nvim gvim nano pico micro emacs emacsclient ed ex joe kate gedit code "
+                    "code-insiders codium cursor subl notepad notepad++ write wordpad "
+                    "tee-object remove-item ri del erase rd set-content add-content ac clear-content clc out-file "
+                    "new-item ni md move-item mi move rename-item rni ren set-item si clear-item cli".split(),
+                    "all"),
+    **dict.fromkeys("cp ln install rsync scp copy-item cpi copy xcopy robocopy".split(), "last"),
+    "dd": "of",
+}
+# options of writers that take a value (the value is no operand)
+GUARD_VALUE_OPTIONS = {"sed": ("-e", "-f", "--expression", "--file"), "perl": ("-e", "-E", "-M", "-I"),
+                       "truncate": ("-s", "--size", "-r", "--reference"), "install": ("-m", "-o", "-g", "--mode"),
+                       "rsync": ("-e", "--rsh", "--exclude", "--include", "--filter"), "chmod": ("--reference",),
+                       "chown": ("--reference",), "tee": (), "mkdir": ("-m", "--mode"),
+                       "sudo": ("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"),
+                       "env": ("-u", "--unset", "-C", "--chdir", "-S"), "nice": ("-n",), "ionice": ("-c", "-n"),
+                       "timeout": ("-s", "--signal", "-k", "--kill-after"), "xargs": ("-I", "-n", "-P", "-d", "-L",
+                                                                                        "-s", "-E", "-a")}
+# commands run through another program: skipped to judge the one they run
+GUARD_WRAPPERS = frozenset("sudo doas env nohup time nice ionice timeout stdbuf xargs command exec builtin watch "
+                           "npx pnpx bunx uvx winpty chronic caffeinate".split())
+# tools with subcommands: the read-only ones (multi-word keys like "compose logs"); `names`: a changing
+# subcommand (or only these ones) also acts on the names it is given (docker restart api); `files`: subcommands that write
+# the paths they are given (git checkout -- FILE); `opts`: global options that take a value
+_DOCKER_RO = {"ps", "logs", "inspect", "images", "version", "info", "stats", "top", "port", "diff", "events",
+              "history", "search", "help", "image ls", "image list", "image inspect", "image history",
+              "container ls", "container list", "container inspect", "container logs", "container top",
+              "container stats", "container port", "container diff", "network ls", "network inspect", "volume ls",
+              "volume inspect", "context ls", "context show", "context inspect", "system df", "system info",
+              "system events", "node ls", "service ls", "service ps", "service logs", "service inspect",
+              "stack ls", "stack ps", "stack services", "manifest inspect", "buildx ls", "buildx inspect",
+              "buildx version", "buildx du", "compose ps", "compose logs", "compose config", "compose ls",
+              "compose images", "compose top", "compose version", "compose port", "compose events"}
+_DOCKER_OPTS = ("-H", "--host", "--context", "-c", "--config", "-l", "--log-level", "-f", "--file", "-p",
+                "--project-name", "--profile", "--env-file", "--project-directory", "--ansi", "--progress")
+_SCRIPT_RUNS = {"run", "run-script", "exec", "start", "stop", "restart", "dlx"}   # npm run docker:up
+GUARD_TOOLS = {
+    "docker": {"ro": _DOCKER_RO, "names": True, "files": {"cp", "container cp", "compose cp"},
+               "opts": _DOCKER_OPTS, "groups": {"compose", "image", "container", "network", "volume", "context",
+                                                "system", "node", "service", "stack", "manifest", "buildx"}},
+    "docker-compose": {"ro": {"ps", "logs", "config", "images", "top", "version", "port", "events", "ls", "help"},
+                       "names": True, "files": {"cp"}, "opts": _DOCKER_OPTS},
+    "git": {"ro": {"log", "show", "diff", "status", "blame", "grep", "ls-files", "ls-tree", "ls-remote", "rev-parse",
+                   "rev-list", "describe", "shortlog", "reflog", "cat-file", "show-ref", "whatchanged", "help",
+                   "version", "annotate", "name-rev", "for-each-ref", "count-objects", "fsck", "check-ignore",
+                   "merge-base", "range-diff", "format-patch", "fetch"},
+            "names": False, "files": {"checkout", "restore", "rm", "mv", "reset", "stash", "clean", "apply",
+                                      "am", "switch"},
+            "opts": ("-C", "-c", "--git-dir", "--work-tree", "--namespace")},
+    "kubectl": {"ro": {"get", "describe", "logs", "top", "explain", "version", "api-resources", "api-versions",
+                       "cluster-info", "diff", "auth can-i", "config view", "config get-contexts",
+                       "config current-context", "events", "wait"},
+                "names": True, "files": {"cp"}, "opts": ("-n", "--namespace", "--context", "--kubeconfig",
+                                                         "--cluster", "--user", "-s", "--server"),
+                "groups": {"auth", "config"}},
+    "helm": {"ro": {"list", "ls", "status", "get", "history", "show", "template", "lint", "search", "version",
+                    "env", "repo list", "help"}, "names": True, "opts": ("-n", "--namespace", "--kube-context",
+                                                                         "--kubeconfig"), "groups": {"repo"}},
+    "systemctl": {"ro": {"status", "show", "is-active", "is-enabled", "is-failed", "cat", "list-units",
+                         "list-unit-files", "list-timers", "list-sockets", "list-dependencies", "help"},
+                  "names": True, "opts": ("-H", "--host", "-M", "--machine", "-t", "--type", "-p", "--property",
+                                          "--state", "-n", "--lines", "-o", "--output")},
+    "service": {"ro": {"status", "--status-all"}, "names": True, "verb_last": True},
+    "rc-service": {"ro": {"status"}, "names": True, "verb_last": True},
+    "sc": {"ro": {"query", "queryex", "qc", "qdescription", "qfailure", "enumdepend"}, "names": True},
+    "net": {"ro": {"view", "use", "user", "share", "config", "statistics", "accounts"}, "names": True},
+    "launchctl": {"ro": {"list", "print", "blame", "help"}, "names": True},
+    "brew": {"ro": {"list", "ls", "info", "search", "outdated", "deps", "uses", "config", "doctor", "leaves",
+                    "services list", "services info", "help"}, "names": True, "groups": {"services"}},
+    "npm": {"ro": {"ls", "list", "view", "info", "show", "outdated", "search", "help", "why", "explain", "audit",
+                   "config get", "config list", "doctor", "root", "bin", "prefix", "whoami", "ping"},
+            "names": _SCRIPT_RUNS, "groups": {"config"}},
+    "pnpm": {"ro": {"ls", "list", "view", "info", "outdated", "why", "audit", "help"}, "names": _SCRIPT_RUNS},
+    "yarn": {"ro": {"list", "info", "why", "outdated", "audit", "help"}, "names": True},
+    "pip": {"ro": {"list", "show", "freeze", "check", "search", "index", "help", "config list", "debug", "inspect"},
+            "names": False, "groups": {"config"}},
+    "gh": {"ro": set(), "names": False},
+    "glab": {"ro": set(), "names": False},
+    "redis-cli": {"ro": {"ping", "info", "get", "mget", "keys", "scan", "ttl", "pttl", "type", "exists",
+                         "monitor", "dbsize", "llen", "lrange", "hget", "hgetall", "smembers", "scard", "zrange",
+                         "strlen", "--scan", "client list", "config get", "slowlog get", "memory usage"},
+                  "names": True, "opts": ("-h", "-p", "-a", "-n", "-u", "--user", "--pass")},
+    "pg_ctl": {"ro": {"status"}, "names": True, "opts": ("-D", "-l", "-o", "-m", "-t", "-s")},
+    "pg_ctlcluster": {"ro": {"status"}, "names": True, "verb_last": True},
+}
+for _alias, _tool in (("podman", "docker"), ("nerdctl", "docker"), ("podman-compose", "docker-compose"),
+                      ("pip3", "pip"), ("k", "kubectl"), ("oc", "kubectl"), ("service.exe", "service")):
+    GUARD_TOOLS[_alias] = GUARD_TOOLS[_tool]
+# programs that change a named resource other than their own name
+GUARD_PROGRAM_RESOURCES = {"docker-compose": ("docker",), "dockerd": ("docker",), "podman": ("docker",),
+                           "kubectl": ("kubernetes", "k8s"), "helm": ("kubernetes", "k8s"),
+                           "pg_ctl": ("postgres", "postgresql"), "pg_ctlcluster": ("postgres", "postgresql"),
+                           "pg_upgrade": ("postgres", "postgresql"), "redis-cli": ("redis",),
+                           "nginx": ("nginx",), "apachectl": ("apache", "httpd")}
+# system locations whose subdirectory named like a resource is that resource's state or configuration
+GUARD_SYSTEM_DIRS = ("/etc/", "/var/lib/", "/var/run/", "/run/", "/opt/", "/usr/local/etc/", "/library/",
+                     "c:/programdata/", "c:/program files/")
+# other names of the same thing (a claim on postgres covers `systemctl restart postgresql`)
+GUARD_NAME_ALIASES = {"postgres": ("postgresql",), "postgresql": ("postgres",), "kubernetes": ("k8s",),
+                      "k8s": ("kubernetes",), "docker": ("docker-desktop", "com.docker.service")}
+# programs that stop or kill what their arguments name (processes, services, ports)
+GUARD_KILLERS = frozenset("kill pkill killall taskkill skill stop-process spps kill-port fkill "
+                          "restart-service stop-service start-service suspend-service resume-service set-service "
+                          "remove-service new-service".split())
+GUARD_SHELLS = {"bash": "sh", "sh": "sh", "zsh": "sh", "dash": "sh", "ksh": "sh", "fish": "sh", "cmd": "sh",
+                "powershell": "ps", "pwsh": "ps", "wsl": "sh"}
+# PowerShell verbs that only read (Get-Content, Test-Path, Select-String...)
+GUARD_READER_VERBS = ("get-", "test-", "select-", "measure-", "format-", "show-", "find-", "search-", "resolve-",
+                      "convertto-", "convertfrom-", "write-", "read-", "compare-", "wait-", "out-host", "out-string")
+GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case esac in select function ! { } time "
+                           "coproc".split())
+
+_GLOB_CHARS = _LazyRe(r"[*?\[]")
+_PLAIN_SH = _LazyRe(r"[^\s'\"\\`$<>|&;(){}#]+")
+_PLAIN_PS = _LazyRe(r"[^\s'\"`$<>|&;(){}#*@]+")
+_PLAIN_DQ = _LazyRe(r"[^\"\\`$]+")
+_PIECES = _LazyRe(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
+
+
+def resource_kind(resource):
+    """('port', 8080) | ('glob', pattern) | ('file', path) | ('name', name) for a stored resource.  A name
+    with a slash or backslash, a leading dot or an extension (docker-compose.yml, .env) is a file."""
+    r = canon_resource(resource)
+    if r.startswith("port:"):
+        return "port", int(r[5:])
+    if _GLOB_CHARS.search(r):
+        return "glob", r
+    if "/" in r or "\\" in r or r.startswith(".") or re.search(r"\.[a-z0-9_~-]{1,10}$", r):
+        return "file", r
+    return "name", r
+
+
+def path_key(path, cwd=None, fold=None):
+    """A path in comparable form: backslashes as '/', '.'/'..' resolved, relative paths joined to `cwd`
+    (when given), Git Bash's /f/... as f:/..., lower case when `fold` (default: fold_paths)."""
+    import posixpath
+    p = str(path or "").strip().strip("'\"")
+    if fold is None:
+        fold = fold_paths(p, cwd or "")
+    p = os.path.expanduser(p) if p.startswith("~") else p
+    p = p.replace("\\", "/")
+    absolute = p.startswith("/") or bool(re.match(r"^[A-Za-z]:/", p))
+    if cwd and not absolute:
+        p = str(cwd).replace("\\", "/").rstrip("/") + "/" + p
+    if fold and re.match(r"^/[A-Za-z]/", p):
+        p = p[1] + ":" + p[2:]
+    unc = p.startswith("//")
+    p = posixpath.normpath(p) if p else p
+    if unc and not p.startswith("//"):
+        p = "/" + p
+    return p.lower() if fold else p
+
+
+def glob_rx(pattern):
+    """A glob as a regex over '/' paths: ** crosses directories, * and ? do not."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if pattern.startswith("/", i):
+                out[-1] = "(?:.*/)?"
+                i += 1
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and "]" in pattern[i + 1:]:
+            j = pattern.index("]", i + 1)
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + re.escape(body[1:]) if body[:1] in "!^" and body else re.escape(body)) + "]")
+            i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def path_hits(path, resource, kind, cwd=None, tree=False):
+    """Does writing `path` (as a command or tool named it, relative to `cwd`) change the file or glob
+    resource?  A relative resource names that file wherever it lives (its trailing components); an
+    absolute one exactly that path.  A directory resource covers everything below it; with `tree`
+    (rm -r of a directory) a resource below `path` is hit too."""
+    if not path or path in ("-", "/dev/null", "nul", "$null", "/dev/stdout", "/dev/stderr"):
+        return False
+    fold = fold_paths(path, resource, cwd or "")
+    p = path_key(path, cwd, fold)
+    r = path_key(resource.rstrip("/\\") or resource, None, fold)
+    r_abs = r.startswith("/") or bool(re.match(r"^[a-z]:/", r, re.I))
+    if kind == "glob":
+        rx = glob_rx(r if r_abs else "**/" + r.lstrip("/"))
+        if re.fullmatch(rx + "(?:/.*)?", p, re.S | (re.I if fold else 0)):
+            return True
+        return tree and bool(re.fullmatch(rx, p + "/x", re.S | (re.I if fold else 0)))
+    if _GLOB_CHARS.search(p):                        # the command names a glob: rm *.yml
+        target = r if r_abs else path_key(r, cwd, fold)
+        return bool(re.fullmatch(glob_rx(p) + "(?:/.*)?", target, re.S))
+    if r_abs:
+        return p == r or p.startswith(r.rstrip("/") + "/") or (tree and r.startswith(p.rstrip("/") + "/"))
+    return ("/" + r + "/") in (p.rstrip("/") + "/") or p == r
+
+
+def port_hits(word, port):
+    """Does this argument name `port` (8080, :8080, localhost:8080, -p 8080:80, --port=8080, 8080/tcp)?"""
+    return bool(re.search(r"(?<![\w.])" + str(port) + r"(?![\w.])", word))
+
+
+def _name_forms(name):
+    return (name,) + GUARD_NAME_ALIASES.get(name, ())
+
+
+def name_hits(word, name, how="strict"):
+    """Does this word name the resource `name`?  "strict": one of its pieces (split at / = : , @ and
+    the like) is the name; "target" (what kill or systemctl restart is given): also docker.service,
+    dockerd, docker.exe; "program": the program docker, dockerd, docker-compose, /usr/bin/docker."""
+    w = word.lower()
+    forms = _name_forms(name)
+    if how == "program":
+        w = re.sub(r"\.(exe|cmd|bat|com|ps1)$", "", re.split(r"[/\\]", w)[-1])
+        return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
+    for piece in _PIECES.split(w):
+        if how == "target":
+            bare = re.sub(r"\.(service|socket|timer|target|exe)$|\.?\*$", "", piece)
+            if piece in forms or any(bare in (f, f + "d") for f in forms):
+                return True
+            if _GLOB_CHARS.search(piece):            # Get-Process docker* | Stop-Process
+                import fnmatch
+                if any(fnmatch.fnmatchcase(f, piece) for f in forms):
+                    return True
+        elif piece in forms:
+            return True
+    return False
+
+
+def config_write_hits(path, name):
+    """Does writing `path` change the named resource?  When its last component is the name (rm -rf
+    /var/lib/docker), or it lies in the name's directory under a system location (/etc/docker/daemon.json,
+    C:/ProgramData/Docker/config, ~/.docker/config.json); a project's docker/Dockerfile does not."""
+    p = path_key(path, None, True)
+    parts = [x for x in p.split("/") if x]
+    if not parts:
+        return False
+    forms = _name_forms(name)
+    if parts[-1] in forms:
+        return True
+    home = path_key(os.path.expanduser("~"), None, True).rstrip("/") + "/"
+    roots = [(r, r.strip("/").count("/") + 1) for r in GUARD_SYSTEM_DIRS] + [(home, home.strip("/").count("/") + 1)]
+    for root, depth in roots:
+        below = parts[depth:depth + 1]
+        if p.startswith(root) and below and below[0].lstrip(".") in forms and (root != home or below[0][0] == "."):
+            return True
+    return False
+
+
+def _cmd_words(words, dialect):
+    """(the words of the command that really runs, the VAR=value assignments before it): keywords and
+    wrappers (sudo, env, timeout 10, nice -n 5, xargs...) stripped."""
+    i, assigns = 0, []
+    while i < len(words):
+        w = words[i]
+        lw = w.lower()
+        if dialect == "sh" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*\+?=", w):
+            assigns.append(w)
+            i += 1
+            continue
+        if lw in GUARD_KEYWORDS:
+            i += 1
+            continue
+        base = re.sub(r"\.exe$", "", re.split(r"[/\\]", lw)[-1])
+        if base == "command" and i + 1 < len(words) and words[i + 1] in ("-v", "-V"):
+            return [], assigns
+        if base in GUARD_WRAPPERS and i + 1 < len(words):
+            i += 1
+            value_opts = GUARD_VALUE_OPTIONS.get(base, ())
+            while i < len(words) and (words[i].startswith("-") or (base == "env" and "=" in words[i])):
+                i += 2 if words[i] in value_opts else 1
+            if base in ("timeout", "watch") and i < len(words) and re.match(r"^[\d.]+[smhd]?$", words[i]):
+                i += 1
+            continue
+        return words[i:], assigns
+    return [], assigns
+
+
+def _subcommand(tool, args):
+    """(key, operands after it) of a tool call like `docker compose -f x.yml logs api`: global options
+    and their values skipped; for grouped tools two words (`compose logs`)."""
+    spec = GUARD_TOOLS[tool]
+    opts = spec.get("opts", ())
+    words, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-") and "=" not in a and a.lower() in opts:
             i += 2
             continue
-        elif ch in ";&|\n":
-            parts.append("".join(cur))
-            cur = []
+        if a.startswith("-") and not (not words and a in spec["ro"]):
+            i += 1
+            continue
+        words.append(a.lower())
+        i += 1
+        if len(words) == 2 or (len(words) == 1 and words[0] not in spec.get("groups", ())):
+            break
+    if spec.get("verb_last"):        # service docker restart
+        rest = [a.lower() for a in args if not a.startswith("-")]
+        if "--status-all" in args:
+            return "--status-all", []
+        return (rest[1] if len(rest) > 1 else ""), args
+    return " ".join(words), args[i:]
+
+
+def _operands(prog, args):
+    """A writer's path operands (its options and their values left out)."""
+    value_opts = GUARD_VALUE_OPTIONS.get(prog, ())
+    out, i, script = [], 0, prog in ("sed", "perl")
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out.extend(args[i + 1:])
+            break
+        if a.startswith("-") and len(a) > 1:
+            if a in value_opts:
+                script = False if a in ("-e", "-f", "--expression", "--file", "-E") else script
+                i += 2
+                continue
+            i += 1
+            continue
+        out.append(a)
+        i += 1
+    if script and out:               # sed -i 's/a/b/' FILE: the first operand is the script
+        out = out[1:]
+    return out
+
+
+def _merge(eff, sub):
+    for k in ("writes", "acts", "programs", "nested"):
+        eff[k] += sub[k]
+    return eff
+
+
+def part_effects(words, redirects, dialect="sh", depth=0):
+    """What one simple command may change: {"writes": [(path, recursive)], "acts": [(word, how)] naming
+    things it changes (names by name_hits(how), ports), "programs": [programs run as changers],
+    "nested": [(command text, dialect)] run by it (bash -c "...")}."""
+    eff = {"writes": [(t, False) for t in redirects], "acts": [], "programs": [], "nested": []}
+    words, assigns = _cmd_words(words, dialect)
+    if not words:
+        return eff
+    prog_word = words[0]
+    prog = re.sub(r"\.(exe|cmd|bat|com)$", "", re.split(r"[/\\]", prog_word.lower())[-1])
+    args = words[1:]
+    flags = [a.lower() for a in args]
+    if prog in GUARD_SHELLS and depth < 4:
+        for flag in ("-c", "/c", "-command", "/k", "-lc", "-ic"):
+            if flag in flags:
+                inner = args[flags.index(flag) + 1:]
+                if GUARD_SHELLS[prog] == "sh" and prog != "cmd":
+                    inner = inner[:1]
+                eff["nested"].append((" ".join(inner), GUARD_SHELLS[prog]))
+                return eff
+        if prog == "wsl" and args:
+            return _merge(eff, part_effects(args, [], "sh", depth + 1))
+        if not args or all(a.startswith("-") for a in args):
+            return eff
+    if prog in ("clambake", "clambake.py") or (prog.startswith(("python", "py", "uv", "pipx")) and any(
+            re.split(r"[/\\]", a)[-1] in ("clambake", "clambake.py") for a in flags[:3])):
+        return eff                                   # clambake's own check, wait, send...
+    if prog in GUARD_TOOLS:
+        spec = GUARD_TOOLS[prog]
+        key, rest = _subcommand(prog, args)
+        if key in spec.get("files", ()):
+            eff["writes"] += [(a, False) for a in _operands(prog, rest)]
+        if key in spec["ro"] or not args or key in ("--version", "-v", "version", "--help", "-h"):
+            return eff
+        eff["programs"].append(prog)
+        names = spec["names"] if isinstance(spec["names"], bool) else key in spec["names"]
+        eff["acts"] += [(a, "target" if names else "port") for a in assigns + args]
+        return eff
+    if prog in GUARD_KILLERS or (prog == "fuser" and any(re.match(r"^-\w*k", a) for a in args)):
+        eff["acts"] += [(a, "target") for a in args]
+        return eff
+    if prog == "find":
+        start = []
+        for a in args:
+            if a.startswith(("-", "(", "!")):
+                break
+            start.append(a)
+        start = start or ["."]
+        if "-delete" in args:
+            eff["writes"] += [(s, True) for s in start]
+        for flag in ("-exec", "-execdir", "-ok", "-okdir"):
+            if flag in args:
+                cmd = args[args.index(flag) + 1:]
+                cmd = cmd[:next((k for k, a in enumerate(cmd) if a in (";", "+")), len(cmd))]
+                for s in start:
+                    _merge(eff, part_effects([s if a == "{}" else a for a in cmd], [], dialect, depth + 1))
+        return eff
+    if prog in GUARD_INPLACE:
+        opts = GUARD_INPLACE[prog]
+        if prog in ("sed", "perl", "ruby"):
+            inplace = any(a == "--in-place" or a.startswith("--in-place=") or re.match(r"^-[A-Za-z]*i", a)
+                          for a in args)
+        else:
+            inplace = not opts or any(a in opts for a in flags)
+        if inplace:
+            eff["writes"] += [(a, False) for a in _operands(prog, [a for a in args if a.lower() not in opts])]
+        return eff
+    if prog in GUARD_WRITERS:
+        how = GUARD_WRITERS[prog]
+        operands = _operands(prog, args)
+        recursive = any(re.match(r"^-[a-zA-Z]*[rR]", a) and not a.startswith("--") or a in ("--recursive",
+                                                                                          "-recurse")
+                        for a in (args if dialect == "sh" else flags))
+        if how == "of":
+            operands = [a[3:] for a in args if a.startswith("of=")]
+        elif how == "last":
+            k = flags.index("-destination") if "-destination" in flags else -1
+            operands = [args[k + 1]] if 0 <= k < len(args) - 1 else operands[-1:]
+        eff["writes"] += [(a, recursive) for a in operands]
+        return eff
+    if prog in GUARD_READERS or prog.startswith(GUARD_READER_VERBS):
+        if prog in ("nc", "ncat", "netcat") and any(re.match(r"^-\w*l", a) for a in args):
+            eff["acts"] += [(a, "port") for a in args]           # nc -l PORT listens
+        outs = GUARD_OUTPUT_OPTIONS.get(prog, ())
+        for k, a in enumerate(args):
+            if a in outs and k + 1 < len(args):
+                eff["writes"].append((args[k + 1], False))
+            elif "=" in a and a.split("=", 1)[0] in outs:
+                eff["writes"].append((a.split("=", 1)[1], False))
+        return eff
+    # anything else (scripts, interpreters, build tools, servers) may change whatever it names; an argument
+    # with spaces is prose (a title, a message, code) unless it starts with a command: ssh host "docker ..."
+    eff["programs"].append(prog_word)
+    for a in args:
+        if re.search(r"\s", a.strip()):
+            first = re.split(r"[/\\]", a.split()[0].lower())[-1]
+            if depth < 4 and (first in GUARD_TOOLS or first in GUARD_KILLERS or first in GUARD_WRITERS
+                              or first in GUARD_SHELLS or first in GUARD_WRAPPERS):
+                eff["nested"].append((a, dialect))
+    args = [a for a in args if not re.search(r"\s", a.strip())]
+    eff["acts"] += [(a, "strict") for a in assigns + args]
+    eff["writes"] += [(a.split("=", 1)[1] if a.startswith("-") else a, False) for a in args
+                      if not a.startswith("-") or "=" in a]
+    return eff
+
+
+def _close(text, i, open_ch, close_ch):
+    """Index just after the bracket closing text[i-1] (quotes and nesting respected)."""
+    depth, quote = 1, None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1
+        elif ch == open_ch:
+            depth += 1
+        elif ch == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def shell_parts(command, dialect="sh"):
+    """A shell command line as simple commands: [(words, redirect targets, piped from the one before)],
+    split at ; & && || | |&,
+    newlines, ( ) { }; the commands inside $(...), `...`, <(...) come as parts of their own (their text
+    also stays in the word, for ports and names); here-document bodies are data and skipped.  `dialect`
+    "ps" is PowerShell: backtick escapes, no backslash escapes, & is the call operator."""
+    parts, words, redirects, nested = [], [], [], []
+    cur, in_word, pending, heredocs, piped = [], False, None, [], False
+    ps = dialect == "ps"
+    esc = "`" if ps else "\\"
+    i, n = 0, len(command)
+
+    def end_word():
+        nonlocal cur, in_word, pending
+        if in_word:
+            w = "".join(cur)
+            if pending == "redirect":
+                redirects.append(w)
+            elif pending == "heredoc":
+                heredocs.append(w)
+            elif pending != "data":
+                words.append(w)
+            pending = None
+        cur, in_word = [], False
+
+    def end_part(pipe=False):
+        nonlocal words, redirects, piped
+        end_word()
+        if words or redirects:
+            parts.append((words, redirects, piped))
+        words, redirects, piped = [], [], pipe
+
+    plain = _PLAIN_PS if ps else _PLAIN_SH
+    while i < n:
+        m = plain.match(command, i)
+        if m:                                        # a run of ordinary characters at once
+            cur.append(m.group())
+            in_word = True
+            i = m.end()
+            continue
+        ch = command[i]
+        if ch == "\n":
+            end_part()
+            i += 1
+            for delim in heredocs:                   # skip the here-document body up to its delimiter
+                while i < n:
+                    j = command.find("\n", i)
+                    line = command[i:] if j < 0 else command[i:j]
+                    i = n if j < 0 else j + 1
+                    if line.strip("\t ") == delim:
+                        break
+            heredocs.clear()
+            continue
+        if ch in " \t\r":
+            end_word()
+            i += 1
+            continue
+        if ch == "#" and not in_word:
+            j = command.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ps and ch == "@" and command[i + 1:i + 2] in ("'", '"') and command[i + 2:i + 3] in ("\n", "\r"):
+            end = command.find("\n" + command[i + 1] + "@", i + 2)
+            in_word, cur = True, cur + ["@here"]
+            i = n if end < 0 else end + 3
+            continue
+        if ch == esc and i + 1 < n:
+            nxt = command[i + 1]
+            if nxt == "\n":
+                i += 2
+                continue
+            if ps or nxt in " \t'\"\\;&|<>()$`*?[]{}#~!":
+                cur.append(nxt)
+            else:                                     # F:\Docker\x: keep the backslash (a Windows path)
+                cur.append(ch + nxt)
+            in_word = True
+            i += 2
+            continue
+        if ch == "'":
+            j = i + 1
+            while True:
+                k = command.find("'", j)
+                if k < 0:
+                    k = n
+                    break
+                if ps and command[k + 1:k + 2] == "'":
+                    j = k + 2
+                    continue
+                break
+            cur.append(command[i + 1:k].replace("''", "'") if ps else command[i + 1:k])
+            in_word = True
+            i = k + 1
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and command[i] != '"':
+                m = _PLAIN_DQ.match(command, i)
+                if m:
+                    cur.append(m.group())
+                    i = m.end()
+                    continue
+                c = command[i]
+                if c == esc and i + 1 < n:
+                    cur.append(command[i + 1] if ps or command[i + 1] in '"\\$`' else c + command[i + 1])
+                    i += 2
+                    continue
+                if c == "$" and command[i + 1:i + 2] == "(":
+                    j = _close(command, i + 2, "(", ")")
+                    nested.append(command[i + 2:j - 1])
+                    cur.append(command[i:j])
+                    i = j
+                    continue
+                if c == "`" and not ps:
+                    j = command.find("`", i + 1)
+                    j = n if j < 0 else j
+                    nested.append(command[i + 1:j])
+                    cur.append(command[i:j + 1])
+                    i = j + 1
+                    continue
+                cur.append(c)
+                i += 1
+            in_word = True
+            i += 1
+            continue
+        if ch in "$<>" and command[i + 1:i + 2] == "(" and not (ch in "<>" and ps):
+            j = _close(command, i + 2, "(", ")")
+            nested.append(command[i + 2:j - 1])
+            cur.append(command[i:j])
+            in_word = True
+            i = j
+            continue
+        if ch == "`" and not ps:
+            j = command.find("`", i + 1)
+            j = n if j < 0 else j
+            nested.append(command[i + 1:j])
+            cur.append(command[i:j + 1])
+            in_word = True
+            i = j + 1
+            continue
+        if ch in "<>" or (ch == "&" and command[i + 1:i + 2] == ">") or (ch == "*" and ps and
+                                                                       command[i + 1:i + 2] == ">"):
+            if in_word and re.fullmatch(r"\d+", "".join(cur)):
+                cur, in_word = [], False             # 2>file: the fd number is no word
+            end_word()
+            j = i
+            while j < n and command[j] in "<>&|*":
+                j += 1
+            op = command[i:j]
+            if op.endswith("&") and j < n and (command[j].isdigit() or command[j] == "-"):
+                while j < n and (command[j].isdigit() or command[j] == "-"):
+                    j += 1                           # 2>&1, >&-: a descriptor, not a file
+                i = j
+                continue
+            if op.startswith("<<<"):
+                pending = "data"
+            elif op.startswith("<<"):
+                pending = "heredoc"
+            elif ">" in op:
+                pending = "redirect"
+            else:
+                pending = "data"                     # < FILE is read
+            i = j
+            continue
+        if ch == "{" and command[i + 1:i + 2] == "}":      # find -exec rm {} ;
+            cur.append("{}")
+            in_word = True
+            i += 2
+            continue
+        if ps and ch == "(" and (words or in_word):    # Stop-Process -Id (Get-NetTCPConnection ...).Id
+            j = _close(command, i + 1, "(", ")")
+            nested.append(command[i + 1:j - 1])
+            cur.append(command[i:j])
+            in_word = True
+            i = j
+            continue
+        if ch in ";|&\n(){}" and not (ch in "{}" and in_word):
+            if ps and ch == "&" and command[i + 1:i + 2] != "&" and not in_word:
+                i += 1                               # & "C:\path\tool.exe": the call operator
+                continue
+            end_part(pipe=ch == "|" and command[i + 1:i + 2] != "|")
             i += 1
             continue
         cur.append(ch)
+        in_word = True
         i += 1
-    parts.append("".join(cur))
-    return [p for p in parts if p.strip()]
+    end_part()
+    for inner in nested:
+        parts.extend(shell_parts(inner, dialect))
+    return parts
 
 
-def resource_hits(resource, tool, tool_input):
-    """Does this tool call touch `resource`?"""
-    rx = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(resource) + r"(?![A-Za-z0-9_])", re.I)
-    if tool == "Bash":
-        command = str(tool_input.get("command") or "")
-        # each part of a compound command on its own: clambake's own calls (check, wait, send ...) are
-        # always allowed, but `clambake.py check docker; docker compose down` still touches docker
-        for part in shell_parts(command):
-            if "clambake.py" not in part and rx.search(part):
-                return True
-        return False
-    if tool in FILE_TOOLS:
+def command_effects(command, dialect="sh", depth=0):
+    """Every part's effects (part_effects) for a whole command line, bash -c "..." followed inside."""
+    out, before = [], []
+    for words, redirects, piped in shell_parts(command, dialect):
+        lower = [w.lower() for w in words[:3]]
+        if piped and ("xargs" in lower or (dialect == "ps" and lower[:1] and (lower[0] in GUARD_WRITERS
+                                                                           or lower[0] in GUARD_KILLERS))):
+            # lsof -ti:8080 | xargs kill, Get-Process docker | Stop-Process: it gets what came before
+            words = words + before[1:]
+        eff = part_effects(words, redirects, dialect, depth)
+        shell = GUARD_SHELLS.get(re.sub(r"\.exe$", "", re.split(r"[/\\]", words[0].lower())[-1])) if words else None
+        if piped and shell and before[:1] and before[0].lower() in ("echo", "printf", "write-output"):
+            eff["nested"].append((" ".join(before[1:]), shell))     # echo "docker compose down" | bash
+        before = words
+        out.append(eff)
+        for text, inner in eff["nested"]:
+            if depth < 4:
+                out.extend(command_effects(text, inner, depth + 1))
+    return out
+
+
+def tool_effects(tool, tool_input):
+    """The parts' effects of one tool call (Bash, Monitor, PowerShell: its command; Write, Edit,
+    NotebookEdit: the file it writes); [] for tools that change nothing."""
+    if tool in GUARD_SHELL_TOOLS:
+        return command_effects(str(tool_input.get("command") or ""), GUARD_SHELL_TOOLS[tool])
+    if tool in GUARD_FILE_TOOLS:
         path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or tool_input.get("path") or "")
-        if not path:
-            return False
-        norm = path.replace("\\", "/").lower()
-        res = resource.replace("\\", "/").lower().rstrip("/")
-        parts = [p for p in norm.split("/") if p]
-        if "/" in res:
-            return norm == res or norm.endswith("/" + res.lstrip("/")) or norm.startswith(res + "/") \
-                or ("/" + res.strip("/") + "/") in norm
-        return res in parts
+        return [{"writes": [(path, False)], "acts": [], "programs": [], "nested": []}] if path else []
+    return []
+
+
+def effects_hit(effects, resource, cwd=None):
+    """Does one of these parts (tool_effects) change `resource`?"""
+    kind, value = resource_kind(resource)
+    for eff in effects:
+        if kind == "port":
+            if any(port_hits(w, value) for w, _ in eff["acts"]):
+                return True
+        elif kind == "name":
+            if any(name_hits(p, value, "program") or value in GUARD_PROGRAM_RESOURCES.get(p.lower(), ())
+                   for p in eff["programs"]):
+                return True
+            if any(how != "port" and name_hits(w, value, how) for w, how in eff["acts"]):
+                return True
+            if any(config_write_hits(p, value) for p, _ in eff["writes"]):
+                return True
+        elif any(path_hits(p, value, kind, cwd, tree) for p, tree in eff["writes"]):
+            return True
     return False
+
+
+def resource_hits(resource, tool, tool_input, cwd=None):
+    """May this tool call change `resource`?  Shell tools by what each part of the command does; file
+    tools by the path they write (relative paths against `cwd`, the hook JSON's)."""
+    return effects_hit(tool_effects(tool, tool_input), resource, cwd)
 
 
 def hook_pre_tool(data, session, args):
     tool = str(data.get("tool_name") or "")
     tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
-    if tool != "Bash" and tool not in FILE_TOOLS:
+    if tool not in GUARD_SHELL_TOOLS and tool not in GUARD_FILE_TOOLS:
         return
     p = {"live": live_window(), "sk": session, "thr": env_duration(ENV_HOOK_THROTTLE, 60)}
     # a long autonomous turn has no prompts: every tool call keeps the session live (throttled), so its
@@ -4653,16 +5421,20 @@ def hook_pre_tool(data, session, args):
     mine = {me["instance_id"]} if me else set()
     if explicit:
         mine.add(explicit)
+    effects = tool_effects(tool, tool_input)
+    cwd = str(data.get("cwd") or "") or None
     for c in claims:
-        if c["instance_id"] in mine or not resource_hits(c["resource"], tool, tool_input):
-            continue
-        reason = (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}: "
-                  f"{one_line(c['reason'], 100)} (expires in {span(c['expires_in'])}). "
-                  f"Check: {script_cmd()} check {quote_arg(c['resource'])} ; wait for it: {script_cmd()} wait "
-                  f"--resource {quote_arg(c['resource'])} --timeout 110s ; or ask the holder: {script_cmd()} send "
-                  f"--to {c['instance_id']} --type request --subject \"...\"")
-        hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
-        return
+        if c["instance_id"] not in mine and effects_hit(effects, c["resource"], cwd):
+            hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=deny_reason(c))
+            return
+
+
+def deny_reason(c):
+    """Two short lines: who holds what since when and why; the one command to run."""
+    return (f"clambake: {one_line(c['resource'], 100)} is claimed by {c['instance_id']} "
+            f"({one_line(c['project'], 60)}) {ago(c['age'])}"
+            + (f": {one_line(c['reason'], 80)}" if c["reason"] else "") + "\n"
+            f"wait for it: {script_cmd()} wait --resource {quote_arg(c['resource'])} --timeout 110s")
 
 
 CLEARED = "cleared:"     # session_key prefix of an instance handed over by /clear
@@ -5015,6 +5787,10 @@ COMMANDS = [
 ]
 
 
+NO_IDENTITY = ("init", "cleanup", "hook", "install-hooks", "uninstall-hooks")   # --as means nothing there
+MEMORY_TYPES_HELP = f"project: {', '.join(PROJECT_MEMORY_TYPES)}; global: {', '.join(GLOBAL_MEMORY_TYPES)}"
+
+
 def _error(self, message):
     raise ClambakeError(message + f" (see: {script_cmd()} {self.prog.split(' ', 1)[-1]} --help)"
                         if " " in self.prog else message, USAGE)
@@ -5147,12 +5923,22 @@ def build_parser(only=None):
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
 
+    def required(sp):
+        """The group that --help shows as "required options" (argparse lists them with the optional)."""
+        if isinstance(sp, _Skipped):
+            return sp
+        groups = getattr(sp, "_clambake_required", None)
+        if groups is None:
+            groups = sp._clambake_required = sp.add_argument_group("required options")
+        return groups
+
     def add(name, func, json_flag=True):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
         sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
-                            parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+                            parents=[] if name in NO_IDENTITY else [common],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -5171,7 +5957,7 @@ def build_parser(only=None):
 
     sp = add("heartbeat", cmd_heartbeat)
     sp.add_argument("--task", "-t")
-    sp.add_argument("--status", "-s", help="active, idle, busy or shutting_down")
+    sp.add_argument("--status", metavar="{" + ",".join(INSTANCE_STATUSES) + "}", help="(case-insensitive)")
     sp.add_argument("--quiet", "-q", action="store_true")
 
     sp = add("status", cmd_status)
@@ -5183,8 +5969,9 @@ def build_parser(only=None):
 
     sp = add("send", cmd_send)
     sp.add_argument("--to", help="@all, a project name or an instance id (default @all)")
-    sp.add_argument("--type", default="info", help="info, warning, blocker, request or done (default info)")
-    sp.add_argument("--subject", "-s", required=True)
+    sp.add_argument("--type", default="info", metavar="{" + ",".join(MESSAGE_TYPES) + "}",
+                    help="message type (default info; case-insensitive)")
+    required(sp).add_argument("--subject", "-s", required=True)
     sp.add_argument("--body", "-b", help="text, or - to read standard input")
     sp.add_argument("--resource", "-r", help="with blocker: claim it exclusively; with done: release it")
     sp.add_argument("--ttl", help="expiry (message default 24h; claim default 2h)")
@@ -5214,10 +6001,10 @@ def build_parser(only=None):
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--title", required=True)
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    required(sp).add_argument("--title", required=True)
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags", help="comma-separated")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated")
     sp.add_argument("--files", help="comma-separated related files")
     sp.add_argument("--force", action="store_true", help="store even when the same title exists")
     sp.add_argument("--allow-secret", action="store_true", help="store text that looks like a secret")
@@ -5229,10 +6016,10 @@ def build_parser(only=None):
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
     g.add_argument("--all-projects", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--status", help="active (default), resolved, deprecated, superseded or any")
-    sp.add_argument("--tag", help="only memories with this tag (comma: all of them)")
-    sp.add_argument("--search", "-s", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + ",any}", help="default active")
+    sp.add_argument("--tag", "--tags", dest="tag", help="only memories with this tag (comma: all of them)")
+    sp.add_argument("--search", help="words, \"a phrase\", -excluded (a question is fine)")
     sp.add_argument("--lexical", action="store_true", help="full-text ranking only (no embedding provider)")
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--full", action="store_true", help="print whole entries")
@@ -5242,12 +6029,12 @@ def build_parser(only=None):
 
     sp = add("update-memory", cmd_update_memory)
     sp.add_argument("id")
-    sp.add_argument("--status")
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + "}")
     sp.add_argument("--title")
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated (replaces the tags)")
     sp.add_argument("--files")
-    sp.add_argument("--type")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
@@ -5289,8 +6076,8 @@ def build_parser(only=None):
                                   "is registered, or the current directory)")
 
     sp = add("log", cmd_log)
-    sp.add_argument("--action", "-a", required=True)
-    sp.add_argument("--summary", "-s", required=True, help="text, or - to read standard input")
+    required(sp).add_argument("--action", "-a", required=True, help="what kind of action, e.g. fix, deploy, decision")
+    required(sp).add_argument("--summary", required=True, help="text, or - to read standard input")
     sp.add_argument("--files", help="comma-separated")
     sp.add_argument("--project", "-p", help="default: your registered project")
 
@@ -5358,6 +6145,8 @@ def main(argv=None):
         if not getattr(args, "func", None):
             build_parser().print_help()
             return USAGE
+        if getattr(args, "as_", None) and args.command in NO_IDENTITY:
+            raise ClambakeError(f"--as has no meaning for {args.command}", USAGE)
         return args.func(args)
     except ClambakeError as e:
         report_error(e)
