@@ -48,7 +48,7 @@ class _LazyRe:
         return getattr(self._rx, attr)
 
 __version__ = "2.0.0"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -69,6 +69,13 @@ ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool gu
 ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
 ENV_SWITCH = "CLAMBAKE"                         # "off": every hook is a silent no-op in this environment
 ENV_DELIVERY_INTERVAL = "CLAMBAKE_DELIVERY_INTERVAL"  # duration, default 10s: post-tool checks at most this often
+ENV_EMBED_URL = "CLAMBAKE_EMBED_URL"            # embedding provider; unset or "off": lexical recall only
+ENV_EMBED_PROVIDER = "CLAMBAKE_EMBED_PROVIDER"  # ollama | openai (default: openai when the URL has /v1)
+ENV_EMBED_MODEL = "CLAMBAKE_EMBED_MODEL"        # default nomic-embed-text
+ENV_EMBED_KEY = "CLAMBAKE_EMBED_API_KEY"        # bearer token, never printed
+ENV_EMBED_DIMS = "CLAMBAKE_EMBED_DIMS"          # ask the provider for this many dimensions (optional)
+ENV_EMBED_TIMEOUT = "CLAMBAKE_EMBED_TIMEOUT"    # remember / embed: default 3s per request
+ENV_EMBED_BUDGET = "CLAMBAKE_EMBED_BUDGET"      # recall waits this long for the query's vector: 300ms
 
 # enums
 INSTANCE_STATUSES = ("active", "idle", "busy", "shutting_down")
@@ -1528,6 +1535,261 @@ def wait_loop(args, resource, reply_to, deadline, poll, timed_out):
 
 
 # --------------------------------------------------------------------------
+# embeddings (semantic recall where pgvector and a provider are available)
+# --------------------------------------------------------------------------
+
+DEFAULT_EMBED_MODEL = "nomic-embed-text"
+EMBED_MAX_CHARS = 8000       # text sent per memory (title, tags, content)
+EMBED_MAX_DIMS = 2000        # pgvector's HNSW index takes vectors up to this size
+EMBED_BATCH = 32
+
+
+class EmbedError(Exception):
+    """The provider did not give usable vectors (message is safe to print: no key, no password)."""
+
+
+def env_seconds(name, default):
+    """A duration from the environment that may also be given in ms ("300ms")."""
+    raw = (os.environ.get(name) or "").strip()
+    if raw.lower().endswith("ms") and raw[:-2].strip().replace(".", "", 1).isdigit():
+        return float(raw[:-2]) / 1000.0
+    return env_duration(name, default)
+
+
+def embed_config():
+    """The configured provider: {"kind", "url", "shown", "model", "key", "dims"}, or None."""
+    url = (os.environ.get(ENV_EMBED_URL) or "").strip()
+    if not url or url.lower() in ("off", "none", "0"):
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClambakeError(f"{ENV_EMBED_URL} must be an http(s) URL such as http://localhost:11434", USAGE)
+    shown = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+    kind = (os.environ.get(ENV_EMBED_PROVIDER) or "").strip().lower()
+    if not kind:
+        kind = "openai" if re.search(r"/v1(/|$)", parts.path) else "ollama"
+    if kind not in ("ollama", "openai"):
+        raise ClambakeError(f"{ENV_EMBED_PROVIDER} must be ollama or openai, not {kind!r}", USAGE)
+    path = parts.path.rstrip("/")
+    if kind == "ollama" and not path.endswith("/api/embed"):
+        path += "/api/embed"
+    elif kind == "openai" and not path.endswith("/embeddings"):
+        path += "/embeddings" if path.endswith("/v1") else "/v1/embeddings"
+    dims = (os.environ.get(ENV_EMBED_DIMS) or "").strip()
+    if dims and not (dims.isdigit() and 0 < int(dims) <= EMBED_MAX_DIMS):
+        raise ClambakeError(f"{ENV_EMBED_DIMS} must be a number from 1 to {EMBED_MAX_DIMS}", USAGE)
+    return {"kind": kind, "url": urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")),
+            "shown": shown, "model": (os.environ.get(ENV_EMBED_MODEL) or "").strip() or DEFAULT_EMBED_MODEL,
+            "key": (os.environ.get(ENV_EMBED_KEY) or "").strip(), "dims": int(dims) if dims else None}
+
+
+def embed_texts(cfg, texts, timeout, purpose="document"):
+    """Vectors for texts from the provider (Ollama /api/embed or OpenAI-style /v1/embeddings)."""
+    import urllib.error
+    import urllib.request
+    if "nomic-embed" in cfg["model"]:     # nomic's models are trained with these task prefixes
+        texts = [("search_query: " if purpose == "query" else "search_document: ") + t for t in texts]
+    body = {"model": cfg["model"], "input": texts}
+    if cfg["dims"]:
+        body["dimensions"] = cfg["dims"]
+    headers = {"Content-Type": "application/json", "User-Agent": f"clambake/{__version__}"}
+    if cfg["key"]:
+        headers["Authorization"] = "Bearer " + cfg["key"]
+    req = urllib.request.Request(cfg["url"], data=json.dumps(body).encode("utf-8"), headers=headers,
+                                 method="POST")
+    where = f"embedding provider {cfg['shown']}"
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            data = json.loads(resp.read(256 * 1024 * 1024))
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read(2000) or b"{}")
+            detail = detail.get("error") if isinstance(detail, dict) else None
+            if isinstance(detail, dict):
+                detail = detail.get("message")
+        except (ValueError, OSError):
+            detail = None
+        detail = one_line(str(detail), 120).replace(cfg["key"], "***") if detail and cfg["key"] else \
+            (one_line(str(detail), 120) if detail else e.reason)
+        raise EmbedError(f"{where} answered HTTP {e.code} ({detail})") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        reason = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else \
+            (getattr(reason, "strerror", None) or str(reason))
+        raise EmbedError(f"{where} unreachable ({reason})") from None
+    except ValueError:
+        raise EmbedError(f"{where} did not answer JSON") from None
+    try:
+        if cfg["kind"] == "ollama":
+            vectors = data["embeddings"]
+        else:
+            vectors = [d["embedding"] for d in sorted(data["data"], key=lambda d: d.get("index", 0))]
+        vectors = [[float(x) for x in v] for v in vectors]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise EmbedError(f"{where} answered without embeddings (is {cfg['model']!r} an embedding model?)") from None
+    if len(vectors) != len(texts) or not vectors[0] or any(len(v) != len(vectors[0]) for v in vectors):
+        raise EmbedError(f"{where} answered {len(vectors)} vectors of mixed or zero size for {len(texts)} texts")
+    if len(vectors[0]) > EMBED_MAX_DIMS:
+        raise EmbedError(f"model {cfg['model']} gives {len(vectors[0])} dimensions; the index takes at most "
+                         f"{EMBED_MAX_DIMS} (set {ENV_EMBED_DIMS} if the provider can shorten them)")
+    return vectors
+
+
+def vector_literal(v):
+    return "[" + ",".join(f"{x:.7g}" for x in v) + "]"
+
+
+def vector_state():
+    """pgvector in this database: {"nsp", "newer" (0.8+), "dims", "model"}, or None without it."""
+    row = q("SELECT (SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "        WHERE e.extname = 'vector') AS nsp, "
+            "  (SELECT string_to_array(extversion, '.')::int[] >= '{0,8}' FROM pg_extension "
+            "    WHERE extname = 'vector') AS newer, "
+            "  (SELECT a.atttypmod FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid "
+            "    WHERE a.attrelid = 'clambake.project_memory'::regclass AND a.attname = 'embedding' "
+            "    AND NOT a.attisdropped AND y.typname = 'vector') AS dims, "
+            "  (SELECT value FROM clambake.meta WHERE key = 'embedding_model') AS model", one=True)
+    return row if row["nsp"] and row["dims"] else None
+
+
+def memory_embed_text(title, tags, content):
+    return "\n".join(x for x in (title, " ".join(tags or []), content or "") if x)[:EMBED_MAX_CHARS]
+
+
+def store_embeddings(cfg, items, timeout):
+    """Embed [(scope, id, updated_at, text)] and store the vectors (rows changed meanwhile are left
+    queued).  The first vectors of a model fix the recorded model and the column's dimension.
+    -> number stored.  Raises EmbedError."""
+    state = vector_state()
+    if state is None or not items:
+        return 0
+    vectors = embed_texts(cfg, [it[3] for it in items], timeout)
+    dims = len(vectors[0])
+    with transaction():
+        q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+        state = vector_state()
+        if state["model"] not in (None, cfg["model"]):
+            raise EmbedError(f"the stored embeddings are from model {state['model']}, {ENV_EMBED_MODEL} is "
+                             f"{cfg['model']}; run: {script_cmd()} embed --reindex")
+        if state["dims"] != dims:
+            if state["model"] is not None and q("SELECT EXISTS (SELECT 1 FROM clambake.project_memory WHERE "
+                                                "embedding IS NOT NULL UNION ALL SELECT 1 FROM "
+                                                "clambake.global_memory WHERE embedding IS NOT NULL) AS e",
+                                                one=True)["e"]:
+                raise EmbedError(f"model {cfg['model']} now gives {dims} dimensions, the stored ones have "
+                                 f"{state['dims']}; run: {script_cmd()} embed --reindex")
+            for table in ("project_memory", "global_memory"):     # no vector stored yet: resize the column
+                q(f"ALTER TABLE clambake.{table} ALTER COLUMN embedding TYPE {state['nsp']}.vector({dims}) "
+                  f"USING NULL")
+        if state["model"] is None or state["dims"] != dims:
+            q("INSERT INTO clambake.meta (key, value) VALUES ('embedding_model', %s), ('embedding_dims', %s) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()", (cfg["model"], str(dims)))
+        stored = 0
+        for (scope, mid, updated_at, _), v in zip(items, vectors):
+            table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+            row = q(f"UPDATE {table} SET embedding = %s::{state['nsp']}.vector WHERE id = %s AND updated_at = %s "
+                    f"RETURNING id", (vector_literal(v), mid, updated_at), one=True)
+            stored += row is not None
+    return stored
+
+
+def embed_now(scope, mid):
+    """After remember / update-memory: embed one memory within the short timeout.  Never fails the
+    write: a provider that is down leaves it queued, with a note."""
+    cfg = embed_config()
+    if cfg is None:
+        return None
+    try:
+        r = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content FROM {MEMORY_VIEW} "
+              f"WHERE mem.id = %s AND mem.scope = %s", (mid, scope), one=True)
+        if not r or vector_state() is None:
+            return None
+        return store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                       memory_embed_text(r["title"], r["tags"], r["content"]))],
+                                env_seconds(ENV_EMBED_TIMEOUT, 3.0)) == 1
+    except EmbedError as e:
+        note(f"note: #{mid} not embedded yet ({e}); {script_cmd()} embed does it later")
+        return False
+
+
+class QueryVector:
+    """The query's vector, fetched in a thread while the lexical ranking runs (recall's budget)."""
+
+    def __init__(self, cfg, state, query, vector=None):
+        import threading
+        self.cfg, self.state, self.vector, self.error = cfg, state, vector, None
+        self.budget = env_seconds(ENV_EMBED_BUDGET, 0.3)
+        self.deadline = time.monotonic() + self.budget
+        self.thread = None
+        if vector is None:
+            self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
+            self.thread.start()
+
+    def _run(self, query):
+        try:
+            self.vector = embed_texts(self.cfg, [query], self.budget + 0.05, "query")[0]
+        except EmbedError as e:
+            self.error = str(e)
+        except Exception as e:          # never let the thread's failure reach the command
+            self.error = f"embedding failed ({type(e).__name__})"
+
+    def result(self):
+        """-> (vector or None, note or None)."""
+        if self.thread is None:             # given by the caller
+            return (self.vector, None) if len(self.vector) == self.state["dims"] else \
+                (None, f"semantic search skipped: the vector has {len(self.vector)} dimensions, the stored "
+                       f"embeddings {self.state['dims']}")
+        self.thread.join(max(0.0, self.deadline - time.monotonic()))
+        skipped = "semantic search skipped: "
+        if self.thread.is_alive():
+            return None, (f"{skipped}the embedding provider did not answer within {round(self.budget * 1000)} ms"
+                          f"; lexical ranking only")
+        if self.error:
+            return None, f"{skipped}{self.error}; lexical ranking only"
+        if self.state["model"] not in (None, self.cfg["model"]):
+            return None, (f"{skipped}the stored embeddings are from {self.state['model']}, {ENV_EMBED_MODEL} is "
+                          f"{self.cfg['model']}; run: {script_cmd()} embed --reindex")
+        if len(self.vector) != self.state["dims"]:
+            return None, None if self.state["model"] is None else \
+                (f"{skipped}{self.cfg['model']} gives {len(self.vector)} dimensions, the stored embeddings "
+                 f"{self.state['dims']}; run: {script_cmd()} embed --reindex")
+        return self.vector, None
+
+
+def start_query_embedding(query, vector=None):
+    """A QueryVector when semantic recall is possible (provider configured, or the query's vector
+    given; pgvector installed)."""
+    cfg = embed_config() if vector is None else None
+    if cfg is None and vector is None:
+        return None
+    state = vector_state()
+    return QueryVector(cfg, state, query, vector) if state else None
+
+
+def memory_vec_view():
+    """MEMORY_VIEW with the embedding column (pgvector only)."""
+    return MEMORY_VIEW.replace(" search_tsv", " search_tsv, embedding")
+
+
+def vector_ranking(qv, base, p, depth):
+    """-> ([(id, scope, cosine distance)] nearest first, note or None)."""
+    vector, why = qv.result()
+    if vector is None:
+        return [], why
+    nsp = qv.state["nsp"]
+    with transaction():
+        if qv.state["newer"]:       # pgvector 0.8+: keep scanning the HNSW index until enough rows pass the filters
+            q("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+              "set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * depth)),))
+        rows = q(f"SELECT id, scope, dist FROM (SELECT mem.id, mem.scope, mem.embedding OPERATOR({nsp}.<=>) "
+                 f"%(qv)s::{nsp}.vector AS dist FROM {memory_vec_view()} WHERE {base} AND mem.embedding IS NOT NULL "
+                 f"ORDER BY dist LIMIT %(depth)s) s ORDER BY dist, id DESC",
+                 dict(p, qv=vector_literal(vector), depth=depth))
+    return [(r["id"], r["scope"], r["dist"]) for r in rows], None
+
+
+# --------------------------------------------------------------------------
 # memory
 # --------------------------------------------------------------------------
 
@@ -1701,8 +1963,10 @@ def cmd_remember(args):
               f"WHERE id = ANY(%s)", (row["id"], supersedes))
         log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}"
                    + (f" (supersedes {', '.join(f'#{i}' for i in supersedes)})" if supersedes else ""))
+    embedded = embed_now(scope, row["id"])
     if args.json:
         emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype, "supersedes": supersedes,
+                   "embedded": embedded,
                    "near_duplicates": [{"id": n["id"], "title": n["title"]} for n in near]})
         return OK
     emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}"
@@ -1758,40 +2022,232 @@ RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
 FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
+# Lexical ranking (README "How recall ranks"): a memory scores, for each query word, idf(word) x
+# ts_rank of that word with the field weights below (best field first, repeats add a little), summed,
+# times the share of the query's words it contains; a corrected word counts at CORRECTED_FACTOR.
+FIELD_WEIGHTS = "{0.1, 0.35, 0.6, 1.0}"     # ts_rank order D, C (content), B (tags), A (title)
+CORRECT_MAX_DIST = 2         # typo correction: at most this many edits (1 for words of 5 letters or fewer)
+CORRECTED_FACTOR = (1.0, 0.8, 0.6)          # weight of a corrected word by edit distance 0, 1, 2
+COMMON_SHARE = 0.1           # words in more than this share of memories do not select candidates ...
+COMMON_MIN = 500             # ... once they are in more than this many
+MAX_QUERY_WORDS = 12         # words beyond these are ignored
+PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
+PART_FACTOR = 0.8            # an unknown word that is part of a path or file name matches it at this weight
+VECTOR_WEIGHT = 0.5          # hybrid recall: weight of the vector ranking next to the lexical one (1)
+FUSE_DEPTH = 20              # entries taken from each ranking before fusing
+_SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 
 
 def like_escape(s):
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_memories(where, p, query, limit):
-    """Full text (AND, then OR) -> trigram -> substring.  Returns (rows, total, method)."""
+def parse_search(text):
+    """-> (phrases, excluded words, free text).  "quoted words" are phrases (required); -word (three or
+    more letters) excludes; a flag such as -v or --force and the word "or" are plain words; "how
+    long/often/many/much" ask for a measure, so those second words are not searched for."""
+    phrases, excluded, words = [], [], []
+    for m in _SEARCH_TOKEN.finditer(text):
+        if m.group(1) is not None:
+            if m.group(1).strip():
+                phrases.append(m.group(1).strip())
+            continue
+        tok = m.group(2)
+        if re.fullmatch(r"-[^\W\d_][\w'.]{2,}", tok):
+            excluded.append(tok[1:])
+        elif tok.lower() == "or" or (words and words[-1].lower() == "how"
+                                     and tok.lower().strip("?,.") in ("long", "often", "many", "much")):
+            continue
+        else:
+            words.append(tok.lstrip("-"))
+    return phrases, excluded, " ".join(words + phrases)
+
+
+def tsq_lexeme(lexeme):
+    """A one-lexeme tsquery literal (quoted: lexemes may hold any character)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def edit_distance(a, b, most):
+    """Optimal-string-alignment distance (a transposition is one edit), or most + 1 when larger."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return min(prev[-1], most + 1)
+
+
+def corrections_for(lexeme, ndoc, candidates):
+    """The vocabulary word an unknown (or nearly unknown) query word may stand for: within the edit
+    distance, same first letter; fewest edits, then closest in length, then most trigrams shared, then
+    most frequent.
+    -> [(word, ndoc, factor)] (empty when none is close enough)."""
+    most = 1 if len(lexeme) <= 5 else CORRECT_MAX_DIST
+    found = []
+    for word, nd, sim in candidates:
+        if word == lexeme or word[:1] != lexeme[:1] or nd <= ndoc:
+            continue
+        d = edit_distance(lexeme, word, most)
+        if d <= most:
+            found.append((d, abs(len(word) - len(lexeme)), -sim, -nd, word))
+    found.sort()
+    return [(word, -nd, CORRECTED_FACTOR[d]) for d, _, _, nd, word in found[:1]]
+
+
+def query_terms(free):
+    """The query's words as lexemes with their document frequency and, for unknown or one-memory words,
+    the vocabulary words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts"}])."""
+    rows = q("WITH lx AS (SELECT u.lexeme, u.positions[1] AS pos FROM unnest(to_tsvector('english', %(t)s)) u "
+             "  ORDER BY u.positions[1] LIMIT %(most)s), "
+             "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
+             "  LEFT JOIN clambake.memory_words w ON w.word = lx.lexeme) "
+             "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1) AS n, "
+             "  CASE WHEN length(st.lexeme) >= 3 AND st.lexeme ~ '^[a-z]+$' THEN (SELECT least(coalesce(sum(w.ndoc), 0), "
+             "   (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1)) FROM clambake.memory_words w "
+             "   WHERE w.word > st.lexeme AND w.word < st.lexeme || chr(1114111) AND w.ndoc > 0) END AS nprefix, "
+             "  CASE WHEN st.ndoc <= 1 AND length(st.lexeme) >= 4 AND st.lexeme !~ '[0-9]' THEN "
+             "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim)) "
+             "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts, "
+             # a path, file or host name is one lexeme (/bin/bash, docker-compose.yml): an unknown word
+             # may be a part of one
+             "  CASE WHEN st.ndoc = 0 AND st.lexeme ~ '^[a-z]{3,}$' THEN (SELECT json_agg(json_build_array("
+             "   c.word, c.ndoc, 1.0)) FROM (SELECT w.word, w.ndoc FROM clambake.memory_words w WHERE w.ndoc > 0 "
+             "   AND w.word ~ ('(^|[^a-z0-9])' || st.lexeme || '($|[^a-z0-9])') ORDER BY w.ndoc DESC LIMIT 2) c) "
+             "  END AS parts "
+             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
+    n = (rows[0]["n"] if rows else 0) or 0
+    return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
+                "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or []) +
+                [(w, nd, PART_FACTOR) for w, nd, _ in r["parts"] or []]} for r in rows]
+
+
+def idf(ndoc, n):
+    import math
+    return math.log(1.0 + (n - ndoc + 0.5) / (ndoc + 0.5))
+
+
+class SearchResult(tuple):
+    """(rows, total, method) -- unpacks as a 3-tuple -- with .corrections ({typed: [used...]}) and .note
+    (one line saying why semantic search was skipped, or None)."""
+
+    def __new__(cls, rows, total, method, corrections=None, note=None):
+        self = super().__new__(cls, (rows, total, method))
+        self.corrections = corrections or {}
+        self.note = note
+        return self
+
+
+def lexical_ranking(base, p, query, depth):
+    """-> (ranked [(id, scope, score)], total, corrections) for the rare-word-weighted full-text search;
+    None when the query has no searchable word."""
+    phrases, excluded, free = parse_search(query)
+    n, terms = query_terms(free)
+    groups, corrections = [], {}
+    for t in terms:
+        alts = [(t["lexeme"], t["ndoc"], 1.0)]
+        if t["nprefix"]:            # longer words it begins: env -> environ, config -> configur
+            alts.append((t["lexeme"], t["nprefix"], PREFIX_FACTOR))
+        if t["alts"]:
+            # the typed word stays in the query: harmless when unknown, right when it is a rare real word
+            alts += t["alts"]
+            if not t["ndoc"]:
+                corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
+        if any(nd for _, nd, _ in alts):
+            groups.append(alts)
+    if not groups and not phrases and not excluded:
+        return None
+    n = max(n, 1)
+    params = dict(p, lim=depth, fw=FIELD_WEIGHTS)
+    group_scores, cand, common_cand, common_groups = [], [], [], []
+    for g, alts in enumerate(groups):
+        best = []
+        common = all(nd > max(COMMON_MIN, COMMON_SHARE * n) for _, nd, _ in alts)
+        group_q = []
+        for a, (lex, nd, factor) in enumerate(alts):
+            if not nd:
+                continue            # in no memory: matches nothing
+            key = f"g{g}a{a}"
+            params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT else "")
+            group_q.append(f"%({key})s::tsquery")
+            best.append(f"{idf(nd, n) * factor * 1.6449:.6f} * ts_rank(%(fw)s, mem.search_tsv, %({key})s::tsquery, 0)")
+        group_scores.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
+        (common_cand if common else cand).extend(group_q)
+        if common:
+            common_groups.append(group_q)
+    filters = []
+    for i, ph in enumerate(phrases):
+        params[f"ph{i}"] = ph
+        filters.append(f"mem.search_tsv @@ phraseto_tsquery('english', %(ph{i})s)")
+    for i, word in enumerate(excluded):
+        params[f"ex{i}"] = word
+        filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
+    if cand:            # entries with at least one of the words that are not common
+        filters.append("mem.search_tsv @@ (" + " || ".join(cand) + ")")
+    elif common_cand:   # only common words: entries with all of them when there are enough of those
+        any_q = "(" + " || ".join(common_cand) + ")"
+        all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
+        filters.append(f"mem.search_tsv @@ (SELECT CASE WHEN count(*) >= %(lim)s THEN {all_q} ELSE {any_q} END "
+                       f"FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
+                       f"LIMIT %(lim)s) enough)")
+    cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
+    total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "1"    # no word: newest first
+    # the share of the query's words a memory contains multiplies its score (a memory with every
+    # word beats one with the rarest word alone); words next to each other as typed count a little more
+    coverage = " + ".join(f"(s{g} > 0)::int" for g in range(len(group_scores))) or "1"
+    whole = " || ".join(cand + common_cand)
+    rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {max(len(group_scores), 1)} * recency "
+             f"  + 0.5 * prox AS score, count(*) OVER () AS total "
+             f"FROM (SELECT mem.id, mem.scope, {cols}, {RECENCY} AS recency, "
+             f"  {f'ts_rank_cd(mem.search_tsv, {whole}, 1)' if whole else '0'} AS prox "
+             f"  FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} OFFSET 0) s "
+             f"ORDER BY score DESC, id DESC LIMIT %(lim)s", params)
+    return [(r["id"], r["scope"], r["score"]) for r in rows], (rows[0]["total"] if rows else 0), corrections
+
+
+def fetch_ranked(ranked, extra=None):
+    """Full rows for [(id, scope, score)], in that order."""
+    if not ranked:
+        return []
+    rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} JOIN unnest(%s::int[], %s::text[]) AS k(id, scope) "
+             f"ON mem.id = k.id AND mem.scope = k.scope", ([r[0] for r in ranked], [r[1] for r in ranked]))
+    by = {(r["id"], r["scope"]): r for r in rows}
+    out = []
+    for i, (mid, scope, score) in enumerate(ranked):
+        r = by.get((mid, scope))
+        if r is not None:
+            r["score"] = score
+            out.append(r)
+    return out
+
+
+def search_memories(where, p, query, limit, semantic=True, vector=None):
+    """The one ranking of recall --search (the CLI and the dashboard call it).  Rare-word-weighted full
+    text with typo correction, fused with the vector ranking where embeddings are available (and
+    `semantic`; `vector`: the query's embedding when the caller has it already); trigram and substring
+    fallbacks when full text finds nothing.
+    Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'semantic' (no word
+    matched: nearest by meaning), 'fuzzy', 'substring'), with .corrections and .note."""
     base = " AND ".join(where) or "TRUE"
+    vec = start_query_embedding(query, vector) if semantic else None
+    lex = lexical_ranking(base, p, query, max(limit, FUSE_DEPTH) if vec else limit)
+    ranked, total, corrections = lex if lex else ([], 0, {})
+    method = "corrected" if corrections else "fulltext"
+    note_line = None
+    if vec:
+        vranked, note_line = vector_ranking(vec, base, p, FUSE_DEPTH)
+        if vranked:
+            method = "hybrid" if ranked else "semantic"
+            ranked = fuse_rankings(ranked, vranked)
+            total = max(total, len(ranked))
+    if ranked:
+        return SearchResult(fetch_ranked(ranked[:limit]), total, method, corrections, note_line)
     p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
-    negated = bool(re.search(r"(^|\s)-\S", query)) or " or " in f" {query.lower()} "
-    qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
-    rows = q(f"WITH qa AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-             # not materialized: the planner sees the query words (constants) and picks the index to suit
-             f"qs AS NOT MATERIALIZED (SELECT qa.q AS qand, "
-             f"  CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
-             # entries with all the words come first; when there are enough of them to fill the page,
-             # the others are not shown and need no ranking (one of the costs at 100k memories)
-             f"enough AS (SELECT CASE WHEN (SELECT qand = qor FROM qs) THEN false ELSE (SELECT count(*) >= %(lim)s "
-             f"  FROM (SELECT 1 FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qand "
-             f"  LIMIT %(lim)s) s) END AS e), "
-             # rank narrow rows (OFFSET 0 keeps the ranking below the window: no wide rows to buffer),
-             # then fetch the full columns of the few shown
-             f"hits AS (SELECT mem.id, mem.scope, (mem.search_tsv @@ qs.qand) AS all_terms, "
-             f"  CASE WHEN NOT enough.e OR mem.search_tsv @@ qs.qand "
-             f"  THEN ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} ELSE 0 END AS score "
-             f"  FROM {MEMORY_VIEW}, qs, enough WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
-             f"top AS (SELECT *, count(*) OVER () AS total FROM hits "
-             f"  ORDER BY all_terms DESC, score DESC, id DESC LIMIT %(lim)s) "
-             f"SELECT {RECALL_COLS}, top.all_terms, top.score, top.total FROM top "
-             f"JOIN {MEMORY_VIEW} ON mem.id = top.id AND mem.scope = top.scope "
-             f"ORDER BY top.all_terms DESC, top.score DESC, top.id DESC", p)
-    if rows:
-        return rows, rows[0]["total"], "fulltext"
     # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
     # 0.44 against "docker compose"); this fallback only runs when full text found nothing, and ranks by
     # similarity, so a looser cut finds the entry without burying it.  (A placeholder without pg_trgm.)
@@ -1802,12 +2258,28 @@ def search_memories(where, p, query, limit):
                  f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), "
                  f"clambake.fuzzy_word_sim(%(q)s, mem.title)) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
     if rows:
-        return rows, rows[0]["total"], "fuzzy"
+        return SearchResult(rows, rows[0]["total"], "fuzzy", corrections, note_line)
     rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
              f"(mem.title ILIKE %(like)s OR mem.content ILIKE %(like)s OR "
              f" clambake.tags_text(mem.tags) ILIKE %(like)s) "
              f"ORDER BY (mem.title ILIKE %(like)s) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
-    return rows, (rows[0]["total"] if rows else 0), "substring"
+    return SearchResult(rows, (rows[0]["total"] if rows else 0), "substring", corrections, note_line)
+
+
+def fuse_rankings(lexical, vector):
+    """Score fusion of [(id, scope, lexical score)] and [(id, scope, cosine distance)]: each ranking's
+    scores are scaled to 0..1 over its own list (best 1, last 0; absent 0), then
+    fused = lexical + VECTOR_WEIGHT x vector.  -> [(id, scope, fused)] best first."""
+    fused = {}
+    for ranking, weight, sign in ((lexical, 1.0, 1.0), (vector, VECTOR_WEIGHT, -1.0)):
+        if not ranking:
+            continue
+        best, worst = sign * ranking[0][2], sign * ranking[-1][2]
+        for mid, scope, score in ranking:
+            scaled = (sign * score - worst) / (best - worst) if best > worst else 1.0
+            fused[(mid, scope)] = fused.get((mid, scope), 0.0) + weight * scaled
+    order = sorted(fused.items(), key=lambda kv: (-kv[1], -kv[0][0]))
+    return [(mid, scope, round(s, 6)) for (mid, scope), s in order]
 
 
 def memory_dict(r, full=True):
@@ -1892,8 +2364,10 @@ def cmd_recall(args):
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
     where, p = memory_filters(args, me)
+    found = None
     if search and search.strip():
-        rows, total, method = search_memories(where, p, search.strip(), args.limit)
+        found = search_memories(where, p, search.strip(), args.limit, semantic=not args.lexical)
+        rows, total, method = found
     else:
         method = "recent"
         base = " AND ".join(where) or "TRUE"
@@ -1902,11 +2376,22 @@ def cmd_recall(args):
                  f"{MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT %(lim)s", dict(p, lim=args.limit))
         total = rows[0]["total"] if rows else 0
     if args.json:
-        emit_json({"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]})
+        out = {"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]}
+        if found is not None:
+            out.update(corrections=found.corrections, note=found.note)
+        emit_json(out)
         return OK
+    if found is not None and found.note:
+        note("note: " + found.note)
+    if found is not None and found.corrections:
+        emit("(not in any memory, so similar words were searched: " + "; ".join(
+            f"{term_safe(typed)} -> {', '.join(term_safe(w) for w in used)}"
+            for typed, used in found.corrections.items()) + ")")
     if not rows:
         emit("no memories match" if search else "no memories")
         return OK
+    if method == "semantic":
+        emit("(no memory has these words; the nearest by meaning:)")
     multi = not (args.project or args.global_)
     for r in rows:
         emit(memory_full(r) + "\n" if args.full else memory_line(r, preview=args.preview, show_project=multi))
@@ -1961,10 +2446,93 @@ def cmd_update_memory(args):
                                   ("files", files), ("type", mtype)) if v is not None]
         log_action(me["instance_id"] if me else None, r["project"], "update",
                    f"#{mid} {', '.join(changed)}" + (f" -> {status}" if status else ""))
+    if title is not None or content is not None or tags is not None:
+        embed_now(r["scope"], mid)
     if args.json:
         emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
     else:
         emit(f"updated #{mid} ({', '.join(changed)})")
+    return OK
+
+
+def embed_counts():
+    return q("SELECT count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded, "
+             "count(*) FILTER (WHERE embedding IS NULL) AS queued FROM "
+             "(SELECT embedding FROM clambake.project_memory UNION ALL "
+             " SELECT embedding FROM clambake.global_memory) e", one=True)
+
+
+def cmd_embed(args):
+    if args.batch < 1 or args.batch > 256:
+        raise ClambakeError("--batch must be between 1 and 256", USAGE)
+    cfg = embed_config()
+    state = vector_state()
+    if args.status:
+        counts = embed_counts() if state else {"embedded": 0, "queued": 0}
+        info = {"pgvector": state is not None, "provider": cfg["kind"] if cfg else None,
+                "url": cfg["shown"] if cfg else None, "model": cfg["model"] if cfg else None,
+                "stored_model": state["model"] if state else None, "dims": state["dims"] if state else None,
+                **counts}
+        if args.json:
+            emit_json(info)
+        elif state is None:
+            emit("pgvector is not installed in this database: recall is lexical only")
+        else:
+            emit(f"embeddings: {counts['embedded']} stored, {counts['queued']} queued; "
+                 f"model {state['model'] or '(none yet)'}, {state['dims']} dimensions")
+            emit(f"provider: {cfg['kind']} {cfg['shown']} model {cfg['model']}" if cfg else
+                 f"provider: none ({ENV_EMBED_URL} is not set): recall is lexical only")
+        return OK
+    if state is None:
+        raise ClambakeError("pgvector is not installed in this database, so memories cannot carry embeddings",
+                            REFUSED, hint=f"install pgvector on the server, then run: {script_cmd()} init")
+    if cfg is None:
+        raise ClambakeError(f"no embedding provider: set {ENV_EMBED_URL}", USAGE,
+                            hint=f"Ollama: {ENV_EMBED_URL}=http://localhost:11434  (model: {ENV_EMBED_MODEL}, "
+                                 f"default {DEFAULT_EMBED_MODEL})")
+    if args.reindex:
+        with transaction():
+            q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+            for table in ("project_memory", "global_memory"):
+                q(f"UPDATE clambake.{table} SET embedding = NULL WHERE embedding IS NOT NULL")
+            q("DELETE FROM clambake.meta WHERE key = 'embedding_model'")
+    todo = embed_counts()["queued"]
+    timeout = env_seconds(ENV_EMBED_TIMEOUT, 3.0) * 10      # a batch may take a while on a CPU
+    done, failed_ids, last = 0, set(), None
+    tty = sys.stderr.isatty()
+    while True:
+        rows = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content "
+                 f"FROM {memory_vec_view()} "
+                 f"WHERE mem.embedding IS NULL AND NOT (mem.id = ANY(%s)) ORDER BY mem.id LIMIT %s",
+                 (list(failed_ids), args.batch))
+        if not rows:
+            break
+        try:
+            stored = store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                             memory_embed_text(r["title"], r["tags"], r["content"]))
+                                            for r in rows], timeout)
+        except EmbedError as e:
+            left = embed_counts()["queued"]
+            raise ClambakeError(f"{e}; embedded {done} of {todo}, {left} still queued", REFUSED,
+                                hint=f"run {script_cmd()} embed again when the provider answers") from None
+        done += stored
+        if stored < len(rows):     # changed while being embedded: the next run takes them
+            failed_ids.update(r["id"] for r in rows)
+        pct = 100 * min(done, todo) // max(todo, 1)
+        if tty:
+            sys.stderr.write(f"\rembedding: {done}/{todo} ({pct}%)")
+        elif last is None or pct // 10 > last // 10:
+            sys.stderr.write(f"embedding: {done}/{todo} ({pct}%)\n")
+        last = pct
+    if tty and last is not None:
+        sys.stderr.write("\n")
+    counts = embed_counts()
+    if args.json:
+        emit_json({"embedded": done, "queued": counts["queued"], "model": cfg["model"],
+                   "dims": vector_state()["dims"]})
+    else:
+        emit(f"embedded {done} memories with {cfg['model']} ({vector_state()['dims']} dimensions); "
+             f"{counts['embedded']} stored, {counts['queued']} queued")
     return OK
 
 
@@ -5624,6 +6192,7 @@ COMMANDS = [
     ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
     ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
     ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
+    ("embed", "embed memories for semantic recall (backfill, --reindex, --status)", "embed --status"),
     ("import", "import markdown notes (one memory per section) or a template", "import CLAUDE.md docs/ --dry-run"),
     ("export", "write memories as markdown or JSON lines (re-importable)", "export --project api --output api.md"),
     ("consolidate", "list duplicate and stale memories, with the commands that merge them", "consolidate"),
@@ -5872,7 +6441,8 @@ def build_parser(only=None):
     sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
     sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + ",any}", help="default active")
     sp.add_argument("--tag", "--tags", dest="tag", help="only memories with this tag (comma: all of them)")
-    sp.add_argument("--search", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--search", help="words, \"a phrase\", -excluded (a question is fine)")
+    sp.add_argument("--lexical", action="store_true", help="full-text ranking only (no embedding provider)")
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--full", action="store_true", help="print whole entries")
     sp.add_argument("--id", help="print one memory in full")
@@ -5890,6 +6460,12 @@ def build_parser(only=None):
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
+
+    sp = add("embed", cmd_embed)
+    sp.add_argument("--reindex", action="store_true", help="drop every stored embedding and embed all again "
+                    "(after changing the model)")
+    sp.add_argument("--status", action="store_true", help="counts, model and provider; embeds nothing")
+    sp.add_argument("--batch", type=int, default=EMBED_BATCH, help="memories per provider request")
 
     sp = add("import", cmd_import)
     g = sp.add_mutually_exclusive_group()
