@@ -174,7 +174,7 @@ def test_fresh_and_upgraded_originals_end_in_the_same_shape(databases):
     init(fresh)
     want, tables = shape(fresh)
     assert {"instances", "messages", "message_receipts", "claims", "project_memory", "global_memory",
-            "memory_words", "session_log", "meta"} == set(tables)
+            "memory_words", "session_log", "meta", "ended_sessions", "hooks_off"} == set(tables)
     assert ("project_memory", "embedding", "vector(768)", "YES", None, "NEVER", None) in want["columns"]
     # idempotent: a second init changes nothing
     init(fresh)
