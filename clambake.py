@@ -278,6 +278,7 @@ def note(text):
 # --------------------------------------------------------------------------
 
 _conn = None
+_threads = None                    # the dashboard's per-thread connections (ConnPool); None in the CLI
 _pooled = {"set_local": None}      # behind a pooler that refuses startup options (see connect)
 
 
@@ -326,10 +327,18 @@ def describe_target(dsn, kw):
 
 
 def connect(timeout=None):
-    """Open (once per process) the connection, autocommit, with timeouts set."""
+    """The connection, opened once per process (autocommit, with timeouts set).  In the dashboard's
+    server each thread has its own (_threads, see ConnPool): no connection is shared between threads."""
     global _conn
-    if _conn is not None:
-        return _conn
+    if _threads is not None:
+        return _threads.connect()
+    if _conn is None:
+        _conn = open_connection(timeout)
+    return _conn
+
+
+def open_connection(timeout=None):
+    """A new autocommit connection with the timeouts set."""
     import psycopg2
     dsn, kw = conn_params()
     if timeout is None:
@@ -345,7 +354,7 @@ def connect(timeout=None):
     secret = kw.get("password")
     try:
         try:
-            _conn = psycopg2.connect(dsn or "", **kw)
+            c = psycopg2.connect(dsn or "", **kw)
         except psycopg2.OperationalError as e:
             if "unsupported startup parameter" not in str(e):
                 raise
@@ -353,7 +362,7 @@ def connect(timeout=None):
             # the pooled server connection and reach other clients, so every statement runs in a short
             # transaction that sets the timeouts with SET LOCAL instead.
             del kw["options"]
-            _conn = psycopg2.connect(dsn or "", **kw)
+            c = psycopg2.connect(dsn or "", **kw)
             _pooled["set_local"] = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
     except psycopg2.ProgrammingError as e:
         # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
@@ -382,8 +391,8 @@ def connect(timeout=None):
             f"cannot {'log in to' if login else 'reach'} database {target}: {reason}", UNREACHABLE,
             hint="check that Postgres is running and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS "
                  "(see README: Configuration)") from None
-    _conn.autocommit = True
-    return _conn
+    c.autocommit = True
+    return c
 
 
 def close_conn():
@@ -547,9 +556,7 @@ def live_others_summary(me_id, project, limit=5):
 
 
 def unread_count(me, cap=1000):
-    r = q(f"SELECT count(*) AS n FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} "
-          f"{UNREAD_SQL} LIMIT %(cap)s) s", dict(deliver_params(me), cap=cap), one=True)
-    return r["n"]
+    return q(f"SELECT {UNREAD_COUNT_SQL} AS n", dict(deliver_params(me), cap=cap), one=True)["n"]
 
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
@@ -713,75 +720,85 @@ def claim_line(c):
             f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
 
 
+def status_data(me, limit=15, activity=5, offset=0):
+    """Live instances (offset/limit), claims, open blockers and recent activity, as plain data with the
+    keys of `status --json`, in one statement (its json aggregates carry the lists)."""
+    p = {"live": live_window(), "lim": limit, "off": offset, "clim": max(limit, 50), "act": activity,
+         "me": me["instance_id"] if me else None, "project": me["project"] if me else None}
+    unread = "NULL::bigint"
+    if me:
+        p.update(deliver_params(me), cap=1000)
+        unread = UNREAD_COUNT_SQL
+    return q(
+        "WITH live AS (SELECT instance_id, project, current_task, status, host, working_dir, started_at, "
+        "  extract(epoch FROM now() - last_heartbeat)::float AS hb_age FROM clambake.instances "
+        "  WHERE last_heartbeat > now() - make_interval(secs => %(live)s)), "
+        "inst AS (SELECT row_number() OVER () AS n, * FROM (SELECT * FROM live ORDER BY "
+        "  (instance_id = %(me)s) DESC, (project = %(project)s) DESC, hb_age, instance_id "
+        "  LIMIT %(lim)s OFFSET %(off)s) s), "
+        "cl AS (SELECT s.*, count(*) OVER () AS total FROM (" + CLAIMS_SQL + ") s "
+        "  ORDER BY s.age DESC, s.resource LIMIT %(clim)s), "
+        "bl AS (SELECT s.*, count(*) OVER () AS total FROM (" + OPEN_BLOCKERS_SQL + " AND m.resource IS NULL) s "
+        "  ORDER BY s.age DESC, s.id LIMIT %(clim)s), "
+        "act AS (SELECT instance_id, project, action, summary, "
+        "  extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
+        "  ORDER BY created_at DESC, id DESC LIMIT %(act)s) "
+        "SELECT %(me)s AS me, " + unread + " AS unread, (SELECT count(*) FROM live) AS live_total, "
+        "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, 'project', project, "
+        "  'task', current_task, 'status', status, 'host', host, 'dir', working_dir, "
+        "  'heartbeat_age_s', round(hb_age::numeric, 1)) ORDER BY n), '[]') FROM inst) AS instances, "
+        "(SELECT coalesce(max(total), 0) FROM cl) AS claims_total, "
+        "(SELECT coalesce(json_agg(json_build_object('resource', resource, 'instance_id', instance_id, "
+        "  'project', project, 'reason', reason, 'age_s', round(age::numeric, 1), "
+        "  'expires_in_s', round(expires_in::numeric, 1), 'message_id', message_id) "
+        "  ORDER BY age DESC, resource), '[]') FROM cl) AS claims, "
+        "(SELECT coalesce(max(total), 0) FROM bl) AS blockers_total, "
+        "(SELECT coalesce(json_agg(json_build_object('id', id, 'from', from_instance, 'project', from_project, "
+        "  'to', to_target, 'subject', subject, 'age_s', round(age::numeric, 1)) ORDER BY age DESC, id), '[]') "
+        "  FROM bl) AS blockers, "
+        "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, 'project', project, "
+        "  'action', action, 'summary', summary, 'age_s', round(age::numeric, 1))), '[]') FROM act) AS activity",
+        p, one=True)
+
+
 def cmd_status(args):
     if not 1 <= args.limit <= 500 or not 0 <= args.activity <= 100:
         raise ClambakeError("--limit must be 1..500 and --activity 0..100", USAGE)
     me = whoami(args, required=False)
-    live = live_window()
     limit = args.limit
-    p = {"live": live, "lim": limit + 1, "me": me["instance_id"] if me else None,
-         "project": me["project"] if me else None}
-    instances = q("SELECT instance_id, project, current_task, status, host, "
-                  "extract(epoch FROM now() - last_heartbeat)::float AS hb_age, "
-                  "(SELECT count(*) FROM clambake.instances WHERE last_heartbeat > now() - "
-                  " make_interval(secs => %(live)s)) AS total "
-                  "FROM clambake.instances WHERE last_heartbeat > now() - make_interval(secs => %(live)s) "
-                  "ORDER BY (instance_id = %(me)s) DESC, (project = %(project)s) DESC, last_heartbeat DESC "
-                  "LIMIT %(lim)s", p)
-    total = instances[0]["total"] if instances else 0
-    instances = instances[:limit]
-    # with their totals, so the text can say how many are not shown
-    p["clim"] = max(limit, 50)
-    claims = q("SELECT s.*, count(*) OVER () AS total FROM (" + CLAIMS_SQL + ") s "
-               "ORDER BY s.age DESC LIMIT %(clim)s", p)
-    blockers = q("SELECT s.*, count(*) OVER () AS total FROM (" + OPEN_BLOCKERS_SQL + " AND m.resource IS NULL) s "
-                 "ORDER BY s.age DESC, s.id LIMIT %(clim)s", p)
-    activity = q("SELECT instance_id, project, action, summary, "
-                 "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
-                 "ORDER BY created_at DESC LIMIT %s", (args.activity,)) if args.activity else []
-    unread = unread_count(me) if me else None
-    if args.json:
-        emit_json({
-            "me": me["instance_id"] if me else None, "unread": unread, "live_total": total,
-            "instances": [{"instance_id": r["instance_id"], "project": r["project"], "task": r["current_task"],
-                           "status": r["status"], "host": r["host"], "heartbeat_age_s": round(r["hb_age"], 1)}
-                          for r in instances],
-            "claims": [{"resource": c["resource"], "instance_id": c["instance_id"], "project": c["project"],
-                        "reason": c["reason"], "age_s": round(c["age"], 1), "expires_in_s": round(c["expires_in"], 1),
-                        "message_id": c["message_id"]} for c in claims],
-            "blockers": [{"id": b["id"], "from": b["from_instance"], "project": b["from_project"],
-                          "to": b["to_target"], "subject": b["subject"], "age_s": round(b["age"], 1)}
-                         for b in blockers],
-            "activity": [{"instance_id": a["instance_id"], "project": a["project"], "action": a["action"],
-                          "summary": a["summary"], "age_s": round(a["age"], 1)} for a in activity]})
+    st = status_data(me, limit, args.activity)
+    if args.json:       # the stable keys (the dashboard also uses the totals and each instance's dir)
+        emit_json(dict({k: v for k, v in st.items() if not k.endswith("_total") or k == "live_total"},
+                       instances=[{k: v for k, v in i.items() if k != "dir"} for i in st["instances"]]))
         return OK
+    total = st["live_total"]
     if me:
-        emit(f"me: {me['instance_id']} ({me['project']}), unread {unread}")
+        emit(f"me: {me['instance_id']} ({me['project']}), unread {st['unread']}")
     else:
         emit("me: not registered")
     emit(f"live instances: {total}")
-    for r in instances:
+    for r in st["instances"]:
         mark = "*" if me and r["instance_id"] == me["instance_id"] else " "
-        task = f" - {one_line(r['current_task'], 60)}" if r["current_task"] else ""
-        emit(f"{mark} {r['instance_id']}  {r['project']}  {r['status']}  {ago(r['hb_age'])}  {r['host']}{task}")
-    if total > len(instances):
-        emit(f"  (+{total - len(instances)} more; status --limit N)")
-    if claims:
-        emit(f"claims: {claims[0]['total']}")
-        for c in claims[:limit]:
-            emit("  " + claim_line(c))
-        if claims[0]["total"] > limit:
-            emit(f"  (+{claims[0]['total'] - limit} more; status --limit N)")
-    if blockers:
-        emit(f"open blockers: {blockers[0]['total']}")
-        for b in blockers[:limit]:
-            emit(f"  #{b['id']} {b['from_instance']} -> {b['to_target']} {ago(b['age'])}: {one_line(b['subject'], 70)}")
-        if blockers[0]["total"] > limit:
-            emit(f"  (+{blockers[0]['total'] - limit} more; status --limit N)")
-    if activity:
+        task = f" - {one_line(r['task'], 60)}" if r["task"] else ""
+        emit(f"{mark} {r['instance_id']}  {one_line(r['project'], 60)}  {r['status']}  {ago(r['heartbeat_age_s'])}  "
+             f"{one_line(r['host'], 60)}{task}")
+    if total > len(st["instances"]):
+        emit(f"  (+{total - len(st['instances'])} more; status --limit N)")
+    for what, items, n in (("claims", st["claims"], st["claims_total"]),
+                           ("open blockers", st["blockers"], st["blockers_total"])):
+        if not items:
+            continue
+        emit(f"{what}: {n}")
+        for c in items[:limit]:
+            emit("  " + (claim_line(dict(c, age=c["age_s"], expires_in=c["expires_in_s"])) if what == "claims" else
+                         f"#{c['id']} {c['from']} -> {one_line(c['to'], 60)} {ago(c['age_s'])}: "
+                         f"{one_line(c['subject'], 70)}"))
+        if n > limit:
+            emit(f"  (+{n - limit} more; status --limit N)")
+    if st["activity"]:
         emit("recent:")
-        for a in activity:
-            emit(f"  {ago(a['age'])} {a['instance_id'] or '-'} {a['action']}: {one_line(a['summary'], 70)}")
+        for a in st["activity"]:
+            emit(f"  {ago(a['age_s'])} {a['instance_id'] or '-'} {a['action']}: {one_line(a['summary'], 70)}")
     return OK
 
 
@@ -797,6 +814,8 @@ DELIVER_SQL = ("m.expires_at > now() AND NOT m.is_read AND m.from_instance IS DI
                "     AND m.created_at >= %(started)s - make_interval(secs => %(delay)s)))")
 UNREAD_SQL = ("AND NOT EXISTS (SELECT 1 FROM clambake.message_receipts r "
               "WHERE r.instance_id = %(me)s AND r.message_id = m.id)")
+UNREAD_COUNT_SQL = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
+                    f"LIMIT %(cap)s) s)")
 MESSAGE_COLS = ("m.id, m.from_instance, m.from_project, m.to_target, m.target_kind, m.message_type, m.subject, "
                 "m.body, m.reply_to, m.resource, m.created_at, m.expires_at, m.resolved_at, "
                 "extract(epoch FROM now() - m.created_at)::float AS age")
@@ -1027,11 +1046,10 @@ def fetch_inbox(me, limit, peek=False, include_read=False):
     """My messages, most urgent first.  Unless peek, marks them read (exactly once per recipient).
 
     Returns (rows, remaining) where remaining counts unread ones not shown."""
-    p = dict(deliver_params(me), lim=limit)
+    p = dict(deliver_params(me), lim=limit, cap=1000)
     unread_filter = "" if include_read else UNREAD_SQL
     order = f"{PRIORITY_SQL}, m.created_at, m.id"
-    count_sql = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
-                 f"LIMIT 1000) s)")
+    count_sql = UNREAD_COUNT_SQL
     if peek:
         rows = q(f"SELECT {MESSAGE_COLS}, {count_sql} AS total, EXISTS (SELECT 1 FROM clambake.message_receipts r "
                  f"WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
@@ -1490,6 +1508,22 @@ def find_memory(mid, scope=None):
     return rows[0]
 
 
+def recall_memories(where, p, search=None, limit=10, offset=0):
+    """Memories matching the filters (memory_filters): ranked by search_memories() when there are
+    search words, else the most useful kinds first, newest first.  -> (rows, total, method); `offset`
+    pages on (the dashboard), `total` is capped at 1000 without search."""
+    if search and search.strip():
+        rows, total, method = search_memories(where, p, search.strip(), limit + offset)
+        return rows[offset:], total, method
+    base = " AND ".join(where) or "TRUE"
+    rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
+             f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
+             f"CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
+             f"WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, mem.updated_at DESC, mem.id DESC "
+             f"LIMIT %(lim)s OFFSET %(off)s", dict(p, lim=limit, off=offset))
+    return rows, (rows[0]["total"] if rows else 0), "recent"
+
+
 def cmd_recall(args):
     if args.limit < 1 or args.limit > 200:
         raise ClambakeError("--limit must be between 1 and 200", USAGE)
@@ -1507,17 +1541,7 @@ def cmd_recall(args):
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
     where, p = memory_filters(args, me)
-    if search and search.strip():
-        rows, total, method = search_memories(where, p, search.strip(), args.limit)
-    else:
-        method = "recent"
-        base = " AND ".join(where) or "TRUE"
-        rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
-                 f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
-                 f"CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
-                 f"WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, mem.updated_at DESC "
-                 f"LIMIT %(lim)s", dict(p, lim=args.limit))
-        total = rows[0]["total"] if rows else 0
+    rows, total, method = recall_memories(where, p, search, args.limit)
     if args.json:
         emit_json({"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]})
         return OK
@@ -1609,42 +1633,42 @@ def cmd_log(args):
     return OK
 
 
+def history_entries(project=None, instance=None, action=None, since=None, me_id=None, limit=20, before=None):
+    """Session log rows, newest first, filtered; `before` (a log id) pages on.  As plain data with the
+    keys of `history --json`."""
+    where, p = ["TRUE"], {"lim": limit}
+    for value, cond, key in ((project, "project = %(project)s", "project"),
+                             (instance, "(instance_id = %(inst)s OR starts_with(instance_id, %(inst)s))", "inst"),
+                             (action, "action = %(action)s", "action"),
+                             (since, "created_at > now() - make_interval(secs => %(since)s)", "since"),
+                             (me_id, "instance_id = %(me)s", "me"),
+                             (before, "id < %(before)s", "before")):
+        if value is not None:
+            where.append(cond)
+            p[key] = value
+    return q("SELECT id, instance_id, project, action, summary, files_modified AS files, created_at, "
+             "round(extract(epoch FROM now() - created_at)::numeric, 1)::float AS age_s FROM clambake.session_log "
+             "WHERE " + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT %(lim)s", p)
+
+
 def cmd_history(args):
     if args.limit < 1 or args.limit > 500:
         raise ClambakeError("--limit must be between 1 and 500", USAGE)
-    where, p = ["TRUE"], {"lim": args.limit}
     for value, what in ((args.project, "project"), (args.instance, "instance"), (args.action, "action")):
         if value is not None:
             check_text(value, what, MAX_NAME, required=True)
-    if args.project:
-        where.append("project = %(project)s")
-        p["project"] = norm_project(args.project)
-    if args.instance:
-        where.append("(instance_id = %(inst)s OR starts_with(instance_id, %(inst)s))")
-        p["inst"] = args.instance
-    if args.action:
-        where.append("action = %(action)s")
-        p["action"] = args.action.strip().lower()
-    if args.since:
-        where.append("created_at > now() - make_interval(secs => %(since)s)")
-        p["since"] = parse_duration(args.since, "--since")
-    if args.mine:
-        me = whoami(args)
-        where.append("instance_id = %(me)s")
-        p["me"] = me["instance_id"]
-    rows = q("SELECT id, instance_id, project, action, summary, files_modified, created_at, "
-             "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log WHERE "
-             + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT %(lim)s", p)
+    since = parse_duration(args.since, "--since") if args.since else None
+    me_id = whoami(args)["instance_id"] if args.mine else None
+    rows = history_entries(norm_project(args.project) if args.project else None, args.instance or None,
+                           args.action.strip().lower() if args.action else None, since, me_id, args.limit)
     if args.json:
-        emit_json({"entries": [{"id": r["id"], "instance_id": r["instance_id"], "project": r["project"],
-                                "action": r["action"], "summary": r["summary"], "files": r["files_modified"],
-                                "created_at": r["created_at"], "age_s": round(r["age"], 1)} for r in rows]})
+        emit_json({"entries": rows})
         return OK
     if not rows:
         emit("no log entries")
     for r in rows:
-        files = f" [{', '.join(r['files_modified'][:5])}]" if r["files_modified"] else ""
-        emit(f"#{r['id']} {ago(r['age'])} {r['instance_id'] or '-'} ({r['project'] or '-'}) {r['action']}: "
+        files = f" [{', '.join(r['files'][:5])}]" if r["files"] else ""
+        emit(f"#{r['id']} {ago(r['age_s'])} {r['instance_id'] or '-'} ({r['project'] or '-'}) {r['action']}: "
              f"{one_line(r['summary'], 100)}{files}")
     return OK
 
