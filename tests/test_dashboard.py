@@ -300,3 +300,41 @@ def test_dashboard_bad_usage_is_a_clear_error(db, cbp):
     assert res.code == 2 and res.err.startswith("clambake: error:")
     res = cbp("dashboard", "--port", "0", env={"CLAMBAKE_DASHBOARD_TOKEN": "short"})
     assert res.code == 2 and "16 characters" in res.err
+
+
+def test_a_busy_dashboard_fits_1280x800_and_is_legible(db, cb, dashboard, page, tmp_path):
+    sessions = [("shop-api", "fixing the login redirect loop"), ("shop-api", "writing migration 0042"),
+                ("shop-web", "restyling the cart page"), ("infra", "upgrading Postgres to 16"),
+                ("docs", "rewriting the quick start")]
+    dirs = [register(cb, tmp_path, f"s{i}", p, t)[1] for i, (p, t) in enumerate(sessions)]
+    steps = [(0, ["send", "--type", "blocker", "--resource", "docker", "--subject", "rebuilding the api image"]),
+             (3, ["send", "--type", "blocker", "--resource", "port:5432", "--subject", "postgres restart"]),
+             (3, ["send", "--type", "blocker", "--subject", "do not deploy: database upgrade running"]),
+             (1, ["send", "--to", "shop-web", "--type", "request", "--subject", "please review PR 311",
+                  "--body", "The cart totals changed; see the screenshot in the PR."]),
+             (2, ["send", "--to", "@all", "--type", "warning", "--subject", "npm install is slow today"]),
+             (4, ["send", "--to", "@all", "--type", "info", "--subject", "quick start rewritten",
+                  "--body", "docs/quickstart.md now shows pipx install first."]),
+             (0, ["remember", "--type", "gotcha", "--title", "Docker compose needs --wait for healthchecks",
+                  "--content", "Without --wait the api starts before Postgres accepts connections.",
+                  "--tags", "docker,compose"]),
+             (3, ["remember", "--global", "--type", "infrastructure", "--title", "Postgres runs on port 5433",
+                  "--content", "The shared dev database listens on 5433, not 5432."]),
+             (1, ["log", "--action", "test", "--summary", "migration 0042 passes on a copy of prod"])]
+    for who, args in steps:
+        assert cb(*args, cwd=dirs[who]).code == 0, args
+    cb("inbox", cwd=dirs[2])
+    d = dashboard("--write")
+    page.goto(d.base)
+    page.locator("#msg-list .item", has_text="quick start rewritten").wait_for()
+    page.locator("#mem-list .item", has_text="Postgres runs on port 5433").wait_for()
+    page.locator("#block-list .item", has_text="do not deploy").wait_for()
+    # the page fills the window without scrolling it as a whole: the lists scroll inside their cards
+    size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    assert size[0] <= 1280 and size[1] <= 800, size
+    for card in ("#instances-card", "#claims-card", "#messages-card", "#side-card"):
+        box = page.locator(card).bounding_box()
+        assert box["width"] > 300 and box["height"] > 200 and box["y"] + box["height"] <= 800, (card, box)
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, "dashboard.png"))
+    assert page.errors == []
