@@ -2523,6 +2523,10 @@ class DashboardHub:
         with self.lock:
             self.streams.discard(box)
 
+    def bump(self):
+        with self.lock:
+            self.version += 1
+
     def publish(self, kinds):
         with self.lock:
             self.version += 1
@@ -2601,6 +2605,30 @@ class DashboardHub:
             last = now
             if changed:
                 self.publish(changed)
+
+
+class DashboardCache:
+    """GET responses by path for the current change version of the hub: a version only counts while the
+    hub is listening or polling (otherwise changes may go unseen), and entries live 30 s at most."""
+
+    def __init__(self, hub, size=256):
+        import threading
+        self.hub, self.size = hub, size
+        self.lock = threading.Lock()
+        self.entries = {}
+
+    def get(self, key):
+        with self.lock:
+            e = self.entries.get(key)
+        if e and e[0] == self.hub.version and self.hub.mode in ("listen", "poll") and time.monotonic() - e[1] < 30:
+            return e[2]
+        return None
+
+    def put(self, key, version, body):
+        with self.lock:
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            self.entries[key] = (version, time.monotonic(), body)
 
 
 def dashboard_page_parts():
@@ -2849,7 +2877,7 @@ def make_dashboard_handler(cfg):
             func = DASHBOARD_GET.get(url.path)
             if func is None:
                 return self.fail(404, "not found")
-            self.call(func, params)
+            self.call(func, params, cache_key=self.path)
 
         def do_POST(self):
             url = urlsplit(self.path)
@@ -2884,19 +2912,31 @@ def make_dashboard_handler(cfg):
             body = {k: str(v) if isinstance(v, int) else v for k, v in body.items()}
             self.call(func, body)
 
-        def call(self, func, arg):
-            try:
-                with cfg["pool"]:
-                    result = func(arg)
-            except ClambakeError as e:
-                return self.reply(HTTP_STATUS.get(e.code, 409) if not str(e).endswith("not found") else 404,
-                                  {"error": str(e), "hint": e.hint})
-            except Exception as e:
-                code, msg, hint = classify(e)
-                return self.reply(HTTP_STATUS.get(code, 500) if code != REFUSED else 500, {"error": msg, "hint": hint})
-            if isinstance(result, dict):
+        def call(self, func, arg, cache_key=None):
+            """Run one API function on a pooled connection; reply with its JSON and the server time it took
+            (Server-Timing).  Reads are cached per change (see DashboardCache): twenty browsers refreshing
+            after one change cost one query."""
+            t0 = time.perf_counter()
+            hit = cfg["cache"].get(cache_key) if cache_key else None
+            if hit is None:
+                try:
+                    version = cfg["hub"].version
+                    with cfg["pool"]:
+                        result = func(arg)
+                except ClambakeError as e:
+                    return self.reply(HTTP_STATUS.get(e.code, 409) if not str(e).endswith("not found") else 404,
+                                      {"error": str(e), "hint": e.hint})
+                except Exception as e:
+                    code, msg, hint = classify(e)
+                    return self.reply(HTTP_STATUS.get(code, 500) if code != REFUSED else 500,
+                                      {"error": msg, "hint": hint})
                 result["at"] = time.time()
-            self.reply(200, result)
+                hit = json.dumps(result, default=str, ensure_ascii=True, separators=(",", ":")).encode()
+                if cache_key:
+                    cfg["cache"].put(cache_key, version, hit)
+                else:               # a write: what was cached is older than it (its notification follows)
+                    cfg["hub"].bump()
+            self.reply(200, hit, extra=[("Server-Timing", f"app;dur={(time.perf_counter() - t0) * 1000:.1f}")])
 
         def events(self):
             """Server-Sent Events: `change` with the tables that changed; a comment every 15 s keeps
@@ -2958,7 +2998,7 @@ def cmd_dashboard(args):
         _threads = None
         raise
     hub = DashboardHub(pool, poll=parse_duration(args.poll, "--poll"))
-    cfg = {"pool": pool, "hub": hub, "token": token, "csrf": secrets.token_urlsafe(32), "write": args.write,
+    cfg = {"pool": pool, "hub": hub, "cache": DashboardCache(hub), "token": token, "csrf": secrets.token_urlsafe(32), "write": args.write,
            "page": page, "csp": csp, "hosts": {h.strip().lower() for h in args.allow_host or []}}
     server_cls = ThreadingHTTPServer
     if ":" in host.strip("[]"):
