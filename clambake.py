@@ -1520,18 +1520,22 @@ def find_memory(mid, scope=None):
     return rows[0]
 
 
-def recall_memories(where, p, search=None, limit=10, offset=0):
+MEMORY_USEFUL_FIRST = ("CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
+                       "WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, ")
+
+
+def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True):
     """Memories matching the filters (memory_filters): ranked by search_memories() when there are
-    search words, else the most useful kinds first, newest first.  -> (rows, total, method); `offset`
-    pages on (the dashboard), `total` is capped at 1000 without search."""
+    search words, else newest first (recall: the most useful kinds before the rest; the dashboard's
+    browsing pages by time alone, which the updated_at indexes serve).  -> (rows, total, method);
+    `offset` pages on, `total` is capped at 1000 without search."""
     if search and search.strip():
         rows, total, method = search_memories(where, p, search.strip(), limit + offset)
         return rows[offset:], total, method
     base = " AND ".join(where) or "TRUE"
     rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
              f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
-             f"CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
-             f"WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, mem.updated_at DESC, mem.id DESC "
+             f"{MEMORY_USEFUL_FIRST if useful_first else ''}mem.updated_at DESC, mem.id DESC "
              f"LIMIT %(lim)s OFFSET %(off)s", dict(p, lim=limit, off=offset))
     return rows, (rows[0]["total"] if rows else 0), "recent"
 
@@ -2732,7 +2736,7 @@ def dash_memories(params):
     offset = dashboard_int(params, "offset", 0, 0, 200 - limit)
     search = check_text(params.get("search") or None, "search", 500)
     where, p = memory_filters(dashboard_filters(params), None)
-    rows, total, method = recall_memories(where, p, search, limit, offset)
+    rows, total, method = recall_memories(where, p, search, limit, offset, useful_first=False)
     return {"method": method, "total": total, "memories": [memory_dict(r, full=False) for r in rows]}
 
 
