@@ -2592,18 +2592,21 @@ class DashboardHub:
             self.mode = mode
             self.publish({"i", "c", "m", "r", "l", "k"})     # everything may have changed meanwhile
 
+    def fingerprint(self):
+        with self.pool:
+            return q(DASHBOARD_FINGERPRINT_SQL, one=True)
+
     def poll_loop(self):
-        self.set_mode("poll")
-        last, ticks = None, 0
+        last, ticks = self.fingerprint(), 0
+        self.set_mode("poll")        # after the first fingerprint: a change from now on bumps the version
         while not self.stop.wait(self.poll):
             try:
-                with self.pool:
-                    now = q(DASHBOARD_FINGERPRINT_SQL, one=True)
+                now = self.fingerprint()
             except Exception as e:
                 note(f"dashboard: poll failed ({classify(e)[1]})")
                 continue
             ticks += 1
-            changed = {k for k in now if last is None or now[k] != last[k]} if last is not None else set()
+            changed = {k for k in now if now[k] != last[k]}
             if ticks % 15 == 0:
                 changed |= {"r"}       # read receipts leave no cheap fingerprint: re-read now and then
             last = now

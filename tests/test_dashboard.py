@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 
 from conftest import SCRIPT
+from test_pooler import bouncer  # noqa: F401  (the fixture: a real PgBouncer in transaction pooling mode)
 
 try:
     from playwright.sync_api import expect
@@ -32,7 +33,7 @@ def find_chromium():
 
 class Dashboard:
     def __init__(self, dsn, *flags, env=None):
-        full = dict(os.environ, CLAMBAKE_DSN=dsn, PYTHONUNBUFFERED="1", **(env or {}))
+        full = dict(os.environ, CLAMBAKE_DSN=(env or {}).pop("CLAMBAKE_DSN", dsn), PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen([sys.executable, SCRIPT, "dashboard", "--port", "0", *flags],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full)
         line = self.proc.stdout.readline()
@@ -337,4 +338,17 @@ def test_a_busy_dashboard_fits_1280x800_and_is_legible(db, cb, dashboard, page, 
         assert box["width"] > 300 and box["height"] > 200 and box["y"] + box["height"] <= 800, (card, box)
     os.makedirs(SHOTS, exist_ok=True)
     page.screenshot(path=os.path.join(SHOTS, "dashboard.png"))
+    assert page.errors == []
+
+
+def test_behind_pgbouncer_the_page_polls_and_stays_live(db, cb, dashboard, page, tmp_path, bouncer):
+    a, dir_a = register(cb, tmp_path, "a", "pooled", "behind the pooler")
+    d = dashboard(env={"CLAMBAKE_DSN": bouncer})
+    page.goto(d.base)
+    page.locator("#conn", has_text="live (polling)").wait_for()
+    page.locator("#inst-body", has_text=a).wait_for()
+    t0 = time.monotonic()
+    assert cb("send", "--type", "warning", "--subject", "sent while polling", cwd=dir_a).code == 0
+    page.locator("#msg-list .item", has_text="sent while polling").wait_for(timeout=2500)
+    assert time.monotonic() - t0 < 2.5
     assert page.errors == []
