@@ -588,9 +588,12 @@ def setup_identities(ctx, scale):
 # dashboard at scale (helper "dash"): first-load server time, 20 event streams on one LISTEN
 # --------------------------------------------------------------------------
 
+# what the page asks for when it opens (the memory search is measured too, but a human types it later)
 DASHBOARD_FIRST_LOAD = ("/", "/api/overview?offset=0&limit=100", "/api/messages?limit=50",
-                        "/api/memories?limit=30&offset=0&scope=all", "/api/log?limit=50",
-                        "/api/memories?limit=30&offset=0&scope=all&search=docker+restart")
+                        "/api/memories?limit=30&offset=0&scope=all", "/api/log?limit=50")
+DASHBOARD_LATER = ("/api/memories?limit=30&offset=0&scope=all&search=docker+restart",
+                   "/api/memories?limit=30&offset=0&scope=project&project=proj-3&search=docker+restart",
+                   "/api/messages?limit=50&project=proj-3&type=warning", "/api/log?limit=50&project=proj-3")
 TARGET_DASHBOARD_LOAD_MS = 150.0
 
 
@@ -625,20 +628,21 @@ def dashboard_scale(dsn, streams=20, changes=10, log=print):
             cur.execute("INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, "
                         "message_type, subject, expires_at) VALUES ('inst-0001', 'proj-1', '@all', 'all', 'info', "
                         "%s, now() + interval '1 hour')", (f"dashboard bench {i}",))
-        per_path = {p: [] for p in DASHBOARD_FIRST_LOAD}
+        per_path = {p: [] for p in DASHBOARD_FIRST_LOAD + DASHBOARD_LATER}
         walls = []
         for i in range(6):
             change(i)
             time.sleep(0.3)
             total_wall = 0.0
-            for path in DASHBOARD_FIRST_LOAD:
+            for path in DASHBOARD_FIRST_LOAD + DASHBOARD_LATER:
                 server_ms, wall = get(path)
                 if i:                       # the first round warms plans and buffers
                     per_path[path].append(server_ms)
-                total_wall += wall
+                total_wall += wall if path in DASHBOARD_FIRST_LOAD else 0
             if i:
                 walls.append(total_wall)
-        first_load = {p: round(statistics.median(v), 1) for p, v in per_path.items()}
+        first_load = {p: round(statistics.median(per_path[p]), 1) for p in DASHBOARD_FIRST_LOAD}
+        later = {p: round(statistics.median(per_path[p]), 1) for p in DASHBOARD_LATER}
         total = round(sum(first_load.values()), 1)
         cached = round(statistics.median(get(DASHBOARD_FIRST_LOAD[1])[0] for _ in range(5)), 2)
 
@@ -692,7 +696,7 @@ def dashboard_scale(dsn, streams=20, changes=10, log=print):
             time.sleep(0.2)
         stop.set()
         conn.close()
-        return {"first_load_server_ms": first_load, "first_load_total_server_ms": total,
+        return {"first_load_server_ms": first_load, "first_load_total_server_ms": total, "later_server_ms": later,
                 "first_load_total_wall_ms": round(statistics.median(walls), 1), "cached_overview_ms": cached,
                 "target_ms": TARGET_DASHBOARD_LOAD_MS, "met": total < TARGET_DASHBOARD_LOAD_MS,
                 "streams": streams, "changes": changes, "delivered": sum(sent), "expected": streams * changes,

@@ -352,3 +352,33 @@ def test_behind_pgbouncer_the_page_polls_and_stays_live(db, cb, dashboard, page,
     page.locator("#msg-list .item", has_text="sent while polling").wait_for(timeout=2500)
     assert time.monotonic() - t0 < 2.5
     assert page.errors == []
+
+
+def test_twenty_event_streams_share_one_listening_connection(db, cb, dashboard, tmp_path, sql):
+    import socket
+    a, dir_a = register(cb, tmp_path, "a", "many", "t")
+    d = dashboard()
+    port = int(d.base.rsplit(":", 1)[1].strip("/"))
+    streams = []
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        buf = b""
+        while b"event: hello" not in buf:
+            buf += s.recv(4096)
+        streams.append(s)
+    # one connection listens; requests borrow pooled ones (none held by an open stream)
+    listening = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'clambake' AND (query LIKE 'LISTEN%%' OR query LIKE "
+                    "'SELECT pg_notify(''clambake_ui''%%')")[0][0]
+    total = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'clambake'")[0][0]
+    assert listening == 1 and total <= 3, (listening, total)
+    t0 = time.monotonic()
+    assert cb("send", "--subject", "to every stream", cwd=dir_a).code == 0
+    for s in streams:
+        buf = b""
+        while b'"m"' not in buf:
+            buf += s.recv(4096)
+        s.close()
+    assert time.monotonic() - t0 < 1.0
