@@ -61,7 +61,7 @@ SCRIPT = os.path.join(SNAPSHOT, "clambake.py")
 
 
 def snapshot():
-    for name in ("clambake.py", "schema.sql", "clambake_dashboard.html"):
+    for name in ("clambake.py", "schema.sql", "clambake_dashboard.py", "clambake_dashboard.html"):
         shutil.copy2(os.path.join(REPO, name), os.path.join(SNAPSHOT, name))
     sys.path.insert(0, SNAPSHOT)
     import clambake  # noqa: F401  (this copy stays in sys.modules for the in-process measurements)
