@@ -417,6 +417,7 @@ def make_dashboard_handler(cfg):
         server_version = "clambake"
         sys_version = ""
         protocol_version = "HTTP/1.1"
+        timeout = 60                          # a client that sends nothing for a minute is dropped
 
         def log_message(self, fmt, *a):      # quiet: one line per request would drown the terminal
             pass
@@ -427,6 +428,8 @@ def make_dashboard_handler(cfg):
             self.send_response(code)
             self.send_header("Content-Type", ctype + "; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.headers_common()
             for k, v in extra:
                 self.send_header(k, v)
@@ -444,6 +447,8 @@ def make_dashboard_handler(cfg):
             self.send_header("Cross-Origin-Resource-Policy", "same-origin")
 
         def fail(self, code, message):
+            if self.command == "POST":        # its body is left unread: do not parse it as the next request
+                self.close_connection = True
             self.reply(code, {"error": message})
 
         def allowed(self, params):
@@ -522,7 +527,7 @@ def make_dashboard_handler(cfg):
                     with cfg["pool"]:
                         result = func(arg)
                 except ClambakeError as e:
-                    return self.reply(HTTP_STATUS.get(e.code, 409) if not str(e).endswith("not found") else 404,
+                    return self.reply(404 if " not found" in str(e) else HTTP_STATUS.get(e.code, 409),
                                       {"error": str(e), "hint": e.hint})
                 except Exception as e:
                     code, msg, hint = classify(e)

@@ -382,3 +382,23 @@ def test_twenty_event_streams_share_one_listening_connection(db, cb, dashboard, 
             buf += s.recv(4096)
         s.close()
     assert time.monotonic() - t0 < 1.0
+
+
+def test_status_takes_two_statements_and_its_data_is_the_json(db, cb, tmp_path, monkeypatch):
+    """status: whoami plus ONE statement (json aggregates), whatever it lists; the dashboard reads the
+    same status_data()."""
+    import clambake
+    a, dir_a = register(cb, tmp_path, "a", "shop", "t")
+    b, dir_b = register(cb, tmp_path, "b", "web", "u")
+    assert cb("send", "--type", "blocker", "--resource", "docker", "--subject", "x", cwd=dir_a).code == 0
+    assert cb("send", "--type", "blocker", "--subject", "no deploys", cwd=dir_b).code == 0
+    calls = []
+    real = clambake.q
+    monkeypatch.setattr(clambake, "q", lambda sql, params=None, one=False: calls.append(sql) or real(sql, params, one))
+    res = cb("status", cwd=dir_a)
+    assert res.code == 0 and len(calls) == 2, calls
+    assert "claims: 1" in res.out and "open blockers: 1" in res.out and "no deploys" in res.out
+    calls.clear()
+    data = json.loads(cb("status", "--json", cwd=dir_a).out)
+    assert len(calls) == 2
+    assert data["live_total"] == 2 and data["unread"] == 1 and [c["resource"] for c in data["claims"]] == ["docker"]
