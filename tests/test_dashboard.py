@@ -22,7 +22,9 @@ try:
 except ImportError:          # the browser fixture says what to install
     expect = None
 
-SHOTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench", "screenshots")
+# screenshots go to the test's temporary directory, or to this directory when set (read before the
+# fixtures scrub CLAMBAKE_* variables)
+SHOTS = os.environ.get("CLAMBAKE_SCREENSHOTS")
 TOKEN = "test-token-0123456789abcdef"
 
 
@@ -154,7 +156,6 @@ def test_page_shows_live_sessions_and_a_cli_message_appears_without_reload(db, c
     page.click("#tab-log")
     page.locator("#log-list .item", has_text="deregistered").wait_for(timeout=2000)
     assert page.errors == []
-    os.makedirs(SHOTS, exist_ok=True)
 
 
 def test_stored_markup_renders_as_text_and_never_runs(db, cb, dashboard, page, tmp_path, sql):
@@ -177,9 +178,11 @@ def test_stored_markup_renders_as_text_and_never_runs(db, cb, dashboard, page, t
     page.locator("#mem-list .item").first.click()
     page.locator("#drawer pre", has_text="<script>window.__xss=5</script>").wait_for(timeout=3000)
     page.locator("#msg-list .item").first.click()
-    page.locator("#drawer pre").wait_for(timeout=3000)
+    page.locator("#drawer pre", has_text=payloads[-1]).wait_for(timeout=3000)
+    assert "null" not in page.inner_text("#drawer") and "undefined" not in page.inner_text("#drawer")
     assert page.evaluate("window.__xss") is None
     assert page.locator("#msg-list img, #msg-list script, #msg-list svg, #drawer img, #inst-body b").count() == 0
+    page.screenshot(path=os.path.join(SHOTS or str(tmp_path), "dashboard-markup-as-text.png"))
     assert page.errors == []
 
 
@@ -290,9 +293,8 @@ def test_steering_from_the_page_is_logged_with_its_actor(db, cb, dashboard, page
     page.click("#d-close")
     page.click("#tab-log")
     page.locator("#log-list", has_text="human@dashboard").wait_for(timeout=3000)
-    os.makedirs(SHOTS, exist_ok=True)
     page.click("#tab-mem")
-    page.screenshot(path=os.path.join(SHOTS, "dashboard-write.png"))
+    page.screenshot(path=os.path.join(SHOTS or str(tmp_path), "dashboard-write.png"))
     assert page.errors == []
 
 
@@ -336,8 +338,9 @@ def test_a_busy_dashboard_fits_1280x800_and_is_legible(db, cb, dashboard, page, 
     for card in ("#instances-card", "#claims-card", "#messages-card", "#side-card"):
         box = page.locator(card).bounding_box()
         assert box["width"] > 300 and box["height"] > 200 and box["y"] + box["height"] <= 800, (card, box)
-    os.makedirs(SHOTS, exist_ok=True)
-    page.screenshot(path=os.path.join(SHOTS, "dashboard.png"))
+    shot = os.path.join(SHOTS or str(tmp_path), "dashboard.png")
+    page.screenshot(path=shot)
+    assert os.path.getsize(shot) > 20000          # a real rendering, not a blank page
     assert page.errors == []
 
 
@@ -402,3 +405,49 @@ def test_status_takes_two_statements_and_its_data_is_the_json(db, cb, tmp_path, 
     data = json.loads(cb("status", "--json", cwd=dir_a).out)
     assert len(calls) == 2
     assert data["live_total"] == 2 and data["unread"] == 1 and [c["resource"] for c in data["claims"]] == ["docker"]
+
+
+def test_filters_threads_receipts_and_memory_search(db, cb, dashboard, page, tmp_path):
+    a, dir_a = register(cb, tmp_path, "a", "shop-api", "t")
+    b, dir_b = register(cb, tmp_path, "b", "shop-web", "u")
+    c, dir_c = register(cb, tmp_path, "c", "infra", "v")
+    ask = json.loads(cb("send", "--to", "shop-web", "--type", "request", "--subject", "which node version?",
+                        "--json", cwd=dir_a).out)["id"]
+    assert cb("inbox", cwd=dir_b).code == 0
+    assert cb("send", "--reply-to", str(ask), "--subject", "node 20, see .nvmrc", cwd=dir_b).code == 0
+    assert cb("send", "--type", "warning", "--subject", "disk almost full on the runner", cwd=dir_c).code == 0
+    assert cb("remember", "--project", "shop-api", "--type", "gotcha", "--title", "Docker restart drops the cache",
+              "--content", "Run make warm after docker restart.", cwd=dir_a).code == 0
+    assert cb("remember", "--global", "--type", "tool", "--title", "jq is everywhere",
+              "--content", "Use jq for JSON.", cwd=dir_a).code == 0
+    d = dashboard()
+    page.goto(d.base)
+    items = page.locator("#msg-list .item")
+    expect(items).to_have_count(3)
+    # type filter, then project filter (sent by the project or addressed to it)
+    page.select_option("#m-type", "warning")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("disk almost full")
+    page.select_option("#m-type", "")
+    page.fill("#m-project", "shop-web")
+    expect(items).to_have_count(2)
+    expect(page.locator("#msg-list")).not_to_contain_text("disk almost full")
+    # the thread and who has read it
+    expect(page.locator("#msg-list .item", has_text="which node version?")).to_contain_text("1 reply")
+    page.locator("#msg-list .item", has_text="which node version?").click()
+    drawer = page.locator("#drawer")
+    expect(drawer).to_contain_text("node 20, see .nvmrc")                 # the reply
+    expect(drawer.locator("dd").nth(4)).to_have_text(b)                  # read by
+    page.locator("#drawer .item", has_text="node 20").click()             # follow the thread
+    expect(drawer).to_contain_text("In reply to")
+    expect(drawer).to_contain_text(a)                                     # the reply is not read yet by a
+    page.click("#d-close")
+    # memory search ranks like recall, and the scope filter narrows it
+    page.fill("#k-search", "docker restart")
+    expect(page.locator("#mem-list .item")).to_have_count(1)
+    expect(page.locator("#mem-list .item")).to_contain_text("Docker restart drops the cache")
+    page.fill("#k-search", "")
+    page.select_option("#k-scope", "global")
+    expect(page.locator("#mem-list .item")).to_have_count(1)
+    expect(page.locator("#mem-list .item")).to_contain_text("jq is everywhere")
+    assert page.errors == []
