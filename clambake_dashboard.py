@@ -149,14 +149,19 @@ class DashboardHub:
                     self.poll_loop()
                     return
                 self.set_mode("listen")
+                quiet = 0
                 while not self.stop.is_set():
                     if select.select([c], [], [], 1.0)[0]:
                         time.sleep(0.05)        # coalesce a burst (one statement often fires several)
                         c.poll()
-                        kinds = {n.payload[:1] for n in c.notifies if not n.payload.startswith("probe:")}
-                        c.notifies.clear()
-                        if kinds:
-                            self.publish(kinds)
+                    else:
+                        quiet += 1
+                        if quiet % 30 == 0:     # a silent connection may be a dead one: ask it
+                            c.cursor().execute("SELECT 1")
+                    kinds = {n.payload[:1] for n in c.notifies if not n.payload.startswith("probe:")}
+                    c.notifies.clear()
+                    if kinds:
+                        self.publish(kinds)
             except Exception as e:
                 if self.stop.is_set():
                     return

@@ -303,6 +303,17 @@ def test_dashboard_bad_usage_is_a_clear_error(db, cbp):
     assert res.code == 2 and res.err.startswith("clambake: error:")
     res = cbp("dashboard", "--port", "0", env={"CLAMBAKE_DASHBOARD_TOKEN": "short"})
     assert res.code == 2 and "16 characters" in res.err
+    # the database down: exit 3 at once, one line, no password
+    res = cbp("dashboard", "--port", "0", env={"CLAMBAKE_DSN": "postgresql://u:s3cret-pw@127.0.0.1:1/x"})
+    assert res.code == 3 and res.err.startswith("clambake: error:") and "s3cret-pw" not in res.err
+    assert "Traceback" not in res.err
+    # the port taken: exit 1 with a hint
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        res = cbp("dashboard", "--port", str(s.getsockname()[1]))
+    assert res.code == 1 and "cannot listen" in res.err and "--port" in res.err
 
 
 def test_a_busy_dashboard_fits_1280x800_and_is_legible(db, cb, dashboard, page, tmp_path):
@@ -371,9 +382,14 @@ def test_twenty_event_streams_share_one_listening_connection(db, cb, dashboard, 
             buf += s.recv(4096)
         streams.append(s)
     # one connection listens; requests borrow pooled ones (none held by an open stream)
-    listening = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND application_name = 'clambake' AND (query LIKE 'LISTEN%%' OR query LIKE "
-                    "'SELECT pg_notify(''clambake_ui''%%')")[0][0]
+    deadline = time.monotonic() + 5          # (the listener may still be starting)
+    while True:
+        listening = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND application_name = 'clambake' AND (query LIKE 'LISTEN%' OR query LIKE "
+                        "'SELECT pg_notify(''clambake_ui''%')")[0][0]
+        if listening or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     total = sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                 "AND application_name = 'clambake'")[0][0]
     assert listening == 1 and total <= 3, (listening, total)
