@@ -47,9 +47,6 @@ MESSAGE_TYPES = ("info", "warning", "blocker", "request", "done")
 PROJECT_MEMORY_TYPES = ("architecture", "feature", "issue", "fix", "decision", "pattern", "gotcha", "update")
 GLOBAL_MEMORY_TYPES = ("infrastructure", "convention", "tool", "preference", "credential", "lesson")
 MEMORY_STATUSES = ("active", "resolved", "deprecated", "superseded")
-LOG_ACTIONS = ("start", "register", "deregister", "claim", "release", "takeover", "send", "blocker", "done",
-               "edit", "build", "test", "deploy", "fix", "decision", "debug", "refactor", "review",
-               "remember", "note", "error", "complete", "cleanup")
 
 # limits (checked before any SQL runs)
 MAX_SUBJECT = 200
@@ -177,10 +174,29 @@ def live_window():
     return env_duration(ENV_LIVE_WINDOW, 1800)
 
 
+def read_stdin_text(what, limit):
+    """Standard input as UTF-8 text (whatever the console code page), read at most to the limit: more
+    than 4 bytes per allowed character cannot fit, so nothing beyond that is ever read into memory."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:                       # a text-only stdin (embedding programs): characters, not bytes
+        value = sys.stdin.read(limit + 1)
+        if len(value) > limit:
+            raise ClambakeError(f"{what} on standard input is longer than the limit of {limit} characters", USAGE)
+        return value
+    data = stream.read(4 * limit + 1)
+    if len(data) > 4 * limit:
+        raise ClambakeError(f"{what} on standard input is longer than the limit of {limit} characters", USAGE)
+    try:
+        return data.decode("utf-8-sig").replace("\r\n", "\n")
+    except UnicodeDecodeError as e:
+        raise ClambakeError(f"{what} on standard input is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset "
+                            f"{e.start})", USAGE, hint="save or pipe the text as UTF-8") from None
+
+
 def read_text_arg(value, what, limit):
     """Text argument; '-' reads standard input.  Checks size and NUL bytes."""
     if value == "-":
-        value = sys.stdin.read()
+        value = read_stdin_text(what, limit)
     if value is None:
         return None
     if "\x00" in value:
@@ -263,7 +279,9 @@ def real_dir(path):
 
 
 def emit(text=""):
-    sys.stdout.write(text + "\n")
+    """Print text output.  Every line goes through term_safe: stored text from other sessions cannot
+    move the cursor, clear the screen or retitle the terminal, whichever command prints it."""
+    sys.stdout.write(term_safe(text, multiline=True) + "\n")
 
 
 def emit_json(obj):
@@ -271,7 +289,7 @@ def emit_json(obj):
 
 
 def note(text):
-    sys.stderr.write("clambake: " + text + "\n")
+    sys.stderr.write("clambake: " + term_safe(text) + "\n")
 
 
 # --------------------------------------------------------------------------
@@ -313,18 +331,102 @@ def pgpass_file():
     return path if os.path.isfile(path) else None
 
 
-def describe_target(dsn, kw):
+def describe_target(dsn, kw, secrets=()):
+    """'database host:port/db' for messages (never the password)."""
     info = dict(kw)
     if dsn:
         try:
             from psycopg2.extensions import parse_dsn
             info.update(parse_dsn(dsn))
         except Exception:
-            return "the database in CLAMBAKE_DSN"
+            return "the database in " + ENV_DSN
     host = info.get("host") or os.environ.get("PGHOST") or "localhost"
     port = info.get("port") or os.environ.get("PGPORT") or "5432"
     db = info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user") or "?"
-    return f"{host}:{port}/{db}"
+    return scrub(f"database {host}:{port}/{db}", secrets)
+
+
+# Client-side deadlines.  Server-side timeouts cannot help when the server is frozen or the network is
+# gone (nothing answers), so every wait for the server - connecting, and each statement - has its own
+# limit here, enforced by a psycopg2 wait callback; `until` (monotonic) caps them all, for `wait`.
+_limits = {"connect": 6.0, "query": 17.0, "until": None, "phase": "query", "target": "the database"}
+QUERY_MARGIN_S = 2.0
+SERVER_FIRST_S = 0.4     # under a cap, the server's timeout fires this much before the client's deadline
+
+
+class Stalled(Exception):
+    """The server did not answer within the client-side deadline."""
+
+
+def _wait_for_server(conn):
+    """psycopg2 wait callback: poll the connection until done, at most until its deadline."""
+    import select
+    from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
+    limit = _limits[_limits["phase"]]
+    end = time.monotonic() + limit
+    if _limits["until"] is not None:
+        end = min(end, _limits["until"])
+    fd = conn.fileno()
+    while True:
+        state = conn.poll()
+        if state == POLL_OK:
+            return
+        left = end - time.monotonic()
+        if left <= 0:
+            raise Stalled(limit)
+        if state == POLL_READ:
+            select.select([fd], [], [], min(left, 1.0))
+        elif state == POLL_WRITE:
+            select.select([], [fd], [], min(left, 1.0))
+
+
+def stalled_error(seconds):
+    return ClambakeError(f"{_limits['target']} stopped answering (no reply within {seconds:g}s)", UNREACHABLE,
+                         hint="check that the server and the network to it are up; "
+                              f"{ENV_STATEMENT_TIMEOUT} sets how long a statement may take")
+
+
+class round_trip_limit:
+    """`with round_trip_limit(seconds=None, until=None):` raise or cap the client-side deadline."""
+
+    def __init__(self, seconds=None, until=None):
+        self.seconds, self.until = seconds, until
+
+    def __enter__(self):
+        self.saved = _limits["query"], _limits["until"]
+        if self.seconds is not None:
+            _limits["query"] = self.seconds
+        if self.until is not None:
+            _limits["until"] = self.until if self.saved[1] is None else min(self.until, self.saved[1])
+
+    def __exit__(self, *exc):
+        _limits["query"], _limits["until"] = self.saved
+        return False
+
+
+def dsn_secrets(dsn, kw):
+    """Every string that may be (part of) the password, to scrub from messages."""
+    found = [kw.get("password")]
+    if dsn:
+        try:
+            from psycopg2.extensions import parse_dsn
+            found.append(parse_dsn(dsn).get("password"))
+        except Exception:
+            pass
+        m = re.match(r"^[a-z][a-z0-9+.-]*://([^/?#]*)@", dsn, re.I)
+        if m:                                    # a URL: user:password before the LAST @ of the authority
+            userinfo = m.group(1)
+            found.append(userinfo.split(":", 1)[1] if ":" in userinfo else None)
+            found += userinfo.replace(":", "@").split("@")[1:]
+        else:
+            found += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn, re.I)
+    return sorted({f.strip("'") for f in found if f and len(f.strip("'")) >= 2}, key=len, reverse=True)
+
+
+def scrub(text, secrets):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def connect(timeout=None):
@@ -341,18 +443,29 @@ def connect(timeout=None):
 def open_connection(timeout=None):
     """A new autocommit connection with the timeouts set."""
     import psycopg2
+    import psycopg2.extensions
     dsn, kw = conn_params()
     if timeout is None:
         try:
             timeout = max(1, int(round(env_duration(ENV_TIMEOUT, 5))))
         except ClambakeError:
             raise ClambakeError(f"{ENV_TIMEOUT} must be a duration like 5 or 5s", USAGE) from None
-    stmt_ms = int(env_duration(ENV_STATEMENT_TIMEOUT, 15) * 1000)
+    stmt_s = env_duration(ENV_STATEMENT_TIMEOUT, 15)
+    stmt_ms = int(stmt_s * 1000)
+    secrets = dsn_secrets(dsn, kw)
+    if dsn and re.match(r"^[a-z][a-z0-9+.-]*://[^/?#]*@[^/?#]*@", dsn, re.I):
+        raise ClambakeError(f"{ENV_DSN} has more than one '@' before the host: percent-encode an '@' in the "
+                            "user name or password as %40", UNREACHABLE,
+                            hint="postgresql://user:p%40ss@host:5432/db")
     settings = {"statement_timeout": stmt_ms, "lock_timeout": min(stmt_ms, 10000),
                 "idle_in_transaction_session_timeout": 60000}
-    kw.update(connect_timeout=timeout, application_name="clambake",
+    # TCP keepalives notice a dead peer on an idle connection (e.g. during `wait`)
+    kw.update(connect_timeout=timeout, application_name="clambake", keepalives=1, keepalives_idle=10,
+              keepalives_interval=5, keepalives_count=3,
               options=" ".join(f"-c {k}={v}" for k, v in settings.items()))
-    secret = kw.get("password")
+    _limits.update(connect=timeout + 1.0, query=stmt_s + QUERY_MARGIN_S, target=describe_target(dsn, kw, secrets))
+    psycopg2.extensions.set_wait_callback(_wait_for_server)
+    _limits["phase"] = "connect"
     try:
         try:
             c = psycopg2.connect(dsn or "", **kw)
@@ -365,35 +478,42 @@ def open_connection(timeout=None):
             del kw["options"]
             c = psycopg2.connect(dsn or "", **kw)
             _pooled["set_local"] = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
+    except Stalled as e:
+        raise stalled_error(e.args[0]) from None
     except psycopg2.ProgrammingError as e:
         # a malformed CLAMBAKE_DSN: libpq quotes the offending token, which may be the password
         reason = re.sub(r'"([^"]*)"', lambda m: m.group(0) if len(m.group(1)) < 2 else '"..."',
                         (str(e).strip().splitlines() or ["invalid"])[0])
-        raise ClambakeError(f"{ENV_DSN} is not a valid connection string ({reason})", UNREACHABLE,
+        raise ClambakeError(f"{ENV_DSN} is not a valid connection string ({scrub(reason, secrets)})", UNREACHABLE,
                             hint="use a URL postgresql://user:pass@host:port/db (percent-encode special "
                                  "characters) or key=value pairs") from None
     except psycopg2.OperationalError as e:
-        reason = (str(e).strip().splitlines() or ["connection failed"])[-1].strip()
-        for line in str(e).strip().splitlines():
-            if "FATAL" in line or "refused" in line or "timeout" in line or "could not" in line:
-                reason = line.strip()
-                break
-        if dsn:
-            try:
-                from psycopg2.extensions import parse_dsn
-                secret = parse_dsn(dsn).get("password") or secret
-            except Exception:
-                pass
-        if secret:
-            reason = reason.replace(secret, "***")
-        target = describe_target(dsn, kw)
-        login = "password" in reason or "authentication" in reason or "role" in reason
-        raise ClambakeError(
-            f"cannot {'log in to' if login else 'reach'} database {target}: {reason}", UNREACHABLE,
-            hint="check that Postgres is running and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS "
-                 "(see README: Configuration)") from None
+        raise connect_error(str(e), secrets) from None
+    finally:
+        _limits["phase"] = "query"
     c.autocommit = True
     return c
+
+
+def connect_error(text, secrets):
+    """A failed connection -> ClambakeError with the most telling line of libpq's message, no password."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()] or ["connection failed"]
+    reason = next((ln for ln in lines if any(w in ln for w in ("FATAL", "refused", "timeout", "could not",
+                                                                "certificate", "SSL", "ssl"))), lines[-1])
+    reason = scrub(reason, secrets)
+    target = _limits["target"]
+    low = reason.lower()
+    if "certificate" in low or "ssl" in low:
+        return ClambakeError(f"cannot connect securely to {target}: {reason}", UNREACHABLE,
+                             hint="check the TLS settings: sslmode and sslrootcert in CLAMBAKE_DSN (or PGSSLMODE, "
+                                  "PGSSLROOTCERT) must name the CA that signed the server's certificate, and the "
+                                  "host name must match it")
+    login = "password" in low or "authentication" in low or "role" in low
+    return ClambakeError(
+        f"cannot {'log in to' if login else 'reach'} {target}: {reason}", UNREACHABLE,
+        hint="check the user and password (CLAMBAKE_DB_USER/PASS, CLAMBAKE_DSN or your pgpass file)" if login else
+        "check that Postgres is running there and CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME "
+        "(see README: Configuration)")
 
 
 def close_conn():
@@ -410,11 +530,11 @@ def close_conn():
 def q(sql, params=None, one=False):
     """Run one statement; return list of dict rows (or one dict / None)."""
     conn = connect()
-    if _pooled["set_local"] and conn.autocommit:
-        with transaction():          # behind a pooler: a short transaction carries the timeouts
-            return q(sql, params, one)
     cur = conn.cursor()
-    cur.execute(sql, params)
+    local = local_settings() if conn.autocommit else ""
+    # With SET LOCAL in front, the string runs as one implicit transaction: one round trip, and nothing
+    # is left on the connection (which a pooler hands to other clients)
+    cur.execute(local + "; " + sql if local else sql, params)
     if cur.description is None:
         return None
     cols = [d[0] for d in cur.description]
@@ -424,25 +544,41 @@ def q(sql, params=None, one=False):
     return rows
 
 
+def local_settings():
+    """SET LOCAL statements for the next transaction: the timeouts a pooler would not take at connect,
+    and under a capped command (wait) limits that no lock or statement may outlast on the server."""
+    parts = [_pooled["set_local"]] if _pooled["set_local"] else []
+    if _limits["until"] is not None:
+        ms = max(1, int((_limits["until"] - SERVER_FIRST_S - time.monotonic()) * 1000))
+        parts.append(f"SET LOCAL lock_timeout = {ms}; SET LOCAL statement_timeout = {ms}")
+    return "; ".join(parts)
+
+
 class transaction:
     """`with transaction():` runs the enclosed q() calls atomically."""
 
     def __enter__(self):
         c = connect()
         c.autocommit = False
-        if _pooled["set_local"]:
-            c.cursor().execute(_pooled["set_local"])
+        local = local_settings()
+        if local:
+            c.cursor().execute(local)
         return c
 
     def __exit__(self, exc_type, exc, tb):
         c = connect()
-        try:
-            if exc_type is None:
+        if exc_type is None:
+            try:
                 c.commit()
-            else:
-                c.rollback()
-        finally:
+            finally:
+                if not c.closed:
+                    c.autocommit = True
+            return False
+        try:
+            c.rollback()
             c.autocommit = True
+        except Exception:
+            pass            # a broken connection has nothing to roll back: the error that got us here counts
         return False
 
 
@@ -454,6 +590,12 @@ def log_action(instance_id, project, action, summary, files=None):
 # --------------------------------------------------------------------------
 # identity
 # --------------------------------------------------------------------------
+
+# The one definition of "live": a heartbeat within the live window (query parameter %(live)s, seconds).
+# LIVE_SQL.format(a="i.") for an aliased instances table.
+LIVE_SQL = "{a}last_heartbeat > now() - make_interval(secs => %(live)s)"
+LIVE_I = LIVE_SQL.format(a="i.")
+LIVE = LIVE_SQL.format(a="")
 
 INSTANCE_COLS = ("i.instance_id, i.project, i.working_dir, i.session_key, i.host, i.pid, i.model, "
                  "i.current_task, i.status, i.started_at, i.last_heartbeat, "
@@ -482,7 +624,10 @@ def touch(me):
     """Any command run as an instance proves it is alive: refresh a heartbeat older than a minute
     (so most calls write nothing)."""
     if me["hb_age"] is not None and me["hb_age"] > TOUCH_AFTER_S:
-        q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s", (me["instance_id"],))
+        if q("UPDATE clambake.instances SET last_heartbeat = now() WHERE instance_id = %s RETURNING 1",
+             (me["instance_id"],), one=True) is None:
+            raise ClambakeError(f"instance {me['instance_id']} was removed meanwhile (cleanup removes instances "
+                                "silent too long)", REFUSED, hint=f"register again: {script_cmd()} register")
         me["hb_age"] = 0.0
     return me
 
@@ -517,7 +662,7 @@ def whoami(args, required=True):
              "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
              "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
-             "       AND i.last_heartbeat > now() - make_interval(secs => %(live)s)) "
+             f"       AND {LIVE_I}) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
              {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
     if rows:
@@ -546,18 +691,23 @@ def new_instance_id(project):
     return base + "-" + "".join(random.choice(alphabet) for _ in range(4))
 
 
-def live_others_summary(me_id, project, limit=5):
-    rows = q("SELECT instance_id, project, current_task, status, "
-             "extract(epoch FROM now() - last_heartbeat)::float AS hb_age "
-             "FROM clambake.instances WHERE instance_id <> %s "
-             "AND last_heartbeat > now() - make_interval(secs => %s) "
-             "ORDER BY (project = %s) DESC, last_heartbeat DESC LIMIT %s",
-             (me_id, live_window(), project, limit + 1))
-    return rows
+def live_others(me_id, project, limit):
+    """Other live instances, my project's first, newest heartbeat first (with their total)."""
+    return q(f"SELECT {INSTANCE_COLS}, count(*) OVER () AS total FROM clambake.instances i "
+             f"WHERE i.instance_id <> %(me)s AND {LIVE_I} "
+             "ORDER BY (i.project = %(project)s) DESC, i.last_heartbeat DESC LIMIT %(lim)s",
+             {"me": me_id, "project": project, "lim": limit, "live": live_window()})
 
 
-def unread_count(me, cap=1000):
-    return q(f"SELECT {UNREAD_COUNT_SQL} AS n", dict(deliver_params(me), cap=cap), one=True)["n"]
+def instance_dict(r):
+    """An instance row for --json output (stable keys)."""
+    return {"instance_id": r["instance_id"], "project": r["project"], "task": r["current_task"],
+            "status": r["status"], "host": r["host"], "working_dir": r["working_dir"],
+            "heartbeat_age_s": round(r["hb_age"], 1)}
+
+
+def unread_count(me):
+    return q(f"SELECT {UNREAD_COUNT_SQL} AS n", deliver_params(me), one=True)["n"]
 
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
@@ -588,9 +738,11 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                 # the same id, so the shell's environment keeps pointing at this session
                 new_id = explicit
         if existing is None and new_id is None and not session:
-            existing = q("SELECT instance_id FROM clambake.instances WHERE session_key IS NULL AND host = %s "
-                         "AND working_dir = %s AND last_heartbeat > now() - make_interval(secs => %s) "
-                         "ORDER BY last_heartbeat DESC LIMIT 1", (host, wd, live_window()), one=True)
+            # keyless: one registration at a time per host and directory, so racing calls re-use one instance
+            q("SELECT pg_advisory_xact_lock(hashtext('clambake.dir:' || %s || ':' || %s))", (host, wd))
+            existing = q(f"SELECT instance_id FROM clambake.instances WHERE session_key IS NULL AND host = %(host)s "
+                         f"AND working_dir = %(wd)s AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1",
+                         {"host": host, "wd": wd, "live": live_window()}, one=True)
         if existing is not None:
             row = q("UPDATE clambake.instances SET project = CASE WHEN %s THEN project ELSE %s END, "
                     "working_dir = %s, host = %s, pid = %s, "
@@ -625,13 +777,12 @@ def cmd_register(args):
     row, reused = register_instance(project, wd, task, model, session, explicit,
                                     explicit_required=bool(getattr(args, "as_", None)))
     me = {"instance_id": row["instance_id"], "project": project, "started_at": row["started_at"]}
-    others = live_others_summary(me["instance_id"], project)
+    others = live_others(me["instance_id"], project, 6)
     unread = unread_count(me)
     if args.json:
         emit_json({"instance_id": me["instance_id"], "project": project, "working_dir": wd, "host": host,
                    "reused": reused, "unread": unread,
-                   "live": [{"instance_id": o["instance_id"], "project": o["project"], "task": o["current_task"],
-                             "status": o["status"], "heartbeat_age_s": round(o["hb_age"], 1)} for o in others[:5]]})
+                   "live": [instance_dict(o) for o in others[:5]]})
         return OK
     emit(f"{'re-registered' if reused else 'registered'} {me['instance_id']} (project {project}, dir {wd})")
     if others:
@@ -692,9 +843,7 @@ def cmd_deregister(args):
 def cmd_whoami(args):
     me = whoami(args)
     if args.json:
-        emit_json({"instance_id": me["instance_id"], "project": me["project"], "working_dir": me["working_dir"],
-                   "host": me["host"], "session_key": me["session_key"], "status": me["status"],
-                   "task": me["current_task"], "heartbeat_age_s": round(me["hb_age"], 1)})
+        emit_json(dict(instance_dict(me), session_key=me["session_key"]))
     else:
         emit(f"{me['instance_id']} project {me['project']} dir {me['working_dir']} host {me['host']} "
              f"heartbeat {ago(me['hb_age'])}")
@@ -705,13 +854,13 @@ CLAIMS_SQL = ("SELECT c.resource, c.instance_id, c.reason, c.message_id, i.proje
               "extract(epoch FROM now() - c.claimed_at)::float AS age, "
               "extract(epoch FROM c.expires_at - now())::float AS expires_in "
               "FROM clambake.claims c JOIN clambake.instances i ON i.instance_id = c.instance_id "
-              "WHERE c.expires_at > now() AND i.last_heartbeat > now() - make_interval(secs => %(live)s)")
+              f"WHERE c.expires_at > now() AND {LIVE_I}")
 
 OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target, m.subject, m.resource, "
                      "extract(epoch FROM now() - m.created_at)::float AS age "
                      "FROM clambake.messages m JOIN clambake.instances i ON i.instance_id = m.from_instance "
                      "WHERE m.message_type = 'blocker' AND m.resolved_at IS NULL AND m.expires_at > now() "
-                     "AND i.last_heartbeat > now() - make_interval(secs => %(live)s) "
+                     f"AND {LIVE_I} "
                      "AND (m.resource IS NULL OR EXISTS (SELECT 1 FROM clambake.claims c "
                      "     WHERE c.message_id = m.id AND c.expires_at > now()))")
 
@@ -728,12 +877,12 @@ def status_data(me, limit=15, activity=5, offset=0):
          "me": me["instance_id"] if me else None, "project": me["project"] if me else None}
     unread = "NULL::bigint"
     if me:
-        p.update(deliver_params(me), cap=1000)
+        p.update(deliver_params(me))
         unread = UNREAD_COUNT_SQL
     return q(
         "WITH live AS (SELECT instance_id, project, current_task, status, host, working_dir, started_at, "
         "  extract(epoch FROM now() - last_heartbeat)::float AS hb_age FROM clambake.instances "
-        "  WHERE last_heartbeat > now() - make_interval(secs => %(live)s)), "
+        f"  WHERE {LIVE}), "
         "inst AS (SELECT row_number() OVER () AS n, * FROM (SELECT * FROM live ORDER BY "
         "  (instance_id = %(me)s) DESC, (project = %(project)s) DESC, hb_age, instance_id "
         "  LIMIT %(lim)s OFFSET %(off)s) s), "
@@ -746,7 +895,7 @@ def status_data(me, limit=15, activity=5, offset=0):
         "  ORDER BY created_at DESC, id DESC LIMIT %(act)s) "
         "SELECT %(me)s AS me, " + unread + " AS unread, (SELECT count(*) FROM live) AS live_total, "
         "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, 'project', project, "
-        "  'task', current_task, 'status', status, 'host', host, 'dir', working_dir, "
+        "  'task', current_task, 'status', status, 'host', host, 'working_dir', working_dir, "
         "  'heartbeat_age_s', round(hb_age::numeric, 1)) ORDER BY n), '[]') FROM inst) AS instances, "
         "(SELECT coalesce(max(total), 0) FROM cl) AS claims_total, "
         "(SELECT coalesce(json_agg(json_build_object('resource', resource, 'instance_id', instance_id, "
@@ -768,9 +917,8 @@ def cmd_status(args):
     me = whoami(args, required=False)
     limit = args.limit
     st = status_data(me, limit, args.activity)
-    if args.json:       # the stable keys (the dashboard also uses the totals and each instance's dir)
-        emit_json(dict({k: v for k, v in st.items() if not k.endswith("_total") or k == "live_total"},
-                       instances=[{k: v for k, v in i.items() if k != "dir"} for i in st["instances"]]))
+    if args.json:       # the stable keys (the dashboard also uses the claim and blocker totals)
+        emit_json({k: v for k, v in st.items() if not k.endswith("_total") or k == "live_total"})
         return OK
     total = st["live_total"]
     if me:
@@ -815,11 +963,15 @@ DELIVER_SQL = ("m.expires_at > now() AND NOT m.is_read AND m.from_instance IS DI
                "     AND m.created_at >= %(started)s - make_interval(secs => %(delay)s)))")
 UNREAD_SQL = ("AND NOT EXISTS (SELECT 1 FROM clambake.message_receipts r "
               "WHERE r.instance_id = %(me)s AND r.message_id = m.id)")
-UNREAD_COUNT_SQL = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
-                    f"LIMIT %(cap)s) s)")
 MESSAGE_COLS = ("m.id, m.from_instance, m.from_project, m.to_target, m.target_kind, m.message_type, m.subject, "
                 "m.body, m.reply_to, m.resource, m.created_at, m.expires_at, m.resolved_at, "
                 "extract(epoch FROM now() - m.created_at)::float AS age")
+
+
+# My unread messages, counted up to UNREAD_CAP (a capped count: an exact one would scan everything).
+UNREAD_CAP = 1000
+UNREAD_COUNT_SQL = (f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
+                    f"LIMIT {UNREAD_CAP}) s)")
 
 
 def deliver_params(me):
@@ -853,9 +1005,9 @@ def resolve_target(to, force):
     import difflib
     names = [r["n"] for r in q(
         "SELECT DISTINCT n FROM (SELECT project AS n FROM clambake.instances UNION ALL "
-        "SELECT instance_id FROM clambake.instances WHERE last_heartbeat > now() - make_interval(secs => %s) "
+        f"SELECT instance_id FROM clambake.instances WHERE {LIVE} "
         "UNION ALL (SELECT DISTINCT project FROM clambake.project_memory LIMIT 500)) s WHERE n IS NOT NULL",
-        (live_window(),))]
+        {"live": live_window()})]
     close = difflib.get_close_matches(raw.lower(), names, n=4, cutoff=0.5)
     raise ClambakeError(f"unknown recipient {to!r}: no such instance or project",
                         REFUSED, hint=(f"did you mean: {', '.join(close)}? " if close else "")
@@ -973,8 +1125,7 @@ def take_claim(me, resource, reason, ttl, force):
             # a renewal: the new blocker message replaces my earlier ones for this resource
             resolve_blockers([me["instance_id"]], resource)
             return None
-        alive = q("SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE instance_id = %(h)s "
-                  "AND last_heartbeat > now() - make_interval(secs => %(live)s)) AS alive",
+        alive = q(f"SELECT EXISTS (SELECT 1 FROM clambake.instances WHERE instance_id = %(h)s AND {LIVE}) AS alive",
                   dict(p, h=row["instance_id"]), one=True)["alive"]
         if row["unexpired"] and alive and not force:
             held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
@@ -1052,7 +1203,7 @@ def fetch_inbox(me, limit, peek=False, include_read=False):
     """My messages, most urgent first.  Unless peek, marks them read (exactly once per recipient).
 
     Returns (rows, remaining) where remaining counts unread ones not shown."""
-    p = dict(deliver_params(me), lim=limit, cap=1000)
+    p = dict(deliver_params(me), lim=limit)
     unread_filter = "" if include_read else UNREAD_SQL
     order = f"{PRIORITY_SQL}, m.created_at, m.id"
     count_sql = UNREAD_COUNT_SQL
@@ -1100,7 +1251,7 @@ def cmd_inbox(args):
     for m in rows:
         emit(message_line(m) + (" (read)" if args.all and m["was_read"] else ""))
     if remaining:
-        emit(f"({remaining}{'+' if remaining >= 1000 else ''} more unread; run inbox again)")
+        emit(f"({remaining}{'+' if remaining >= UNREAD_CAP else ''} more unread; run inbox again)")
     return OK
 
 
@@ -1153,8 +1304,8 @@ def message_receipts(m):
     """(read rows, unread live recipient ids) for one message."""
     read = q("SELECT r.instance_id, r.read_at, extract(epoch FROM now() - r.read_at)::float AS age "
              "FROM clambake.message_receipts r WHERE r.message_id = %s ORDER BY r.read_at LIMIT 200", (m["id"],))
-    unread = q("SELECT i.instance_id FROM clambake.instances i WHERE i.last_heartbeat > now() - "
-               "make_interval(secs => %(live)s) AND i.instance_id IS DISTINCT FROM %(from)s AND ("
+    unread = q(f"SELECT i.instance_id FROM clambake.instances i WHERE {LIVE_I} "
+               "AND i.instance_id IS DISTINCT FROM %(from)s AND ("
                " (%(kind)s = 'instance' AND i.instance_id = %(to)s) OR (%(kind)s = 'project' AND i.project = %(to)s)"
                " OR (%(kind)s = 'all' AND %(created)s >= i.started_at - make_interval(secs => %(delay)s))) "
                "AND NOT EXISTS (SELECT 1 FROM clambake.message_receipts r WHERE r.message_id = %(id)s "
@@ -1186,64 +1337,73 @@ def cmd_check(args):
 
 
 def cmd_wait(args):
-    """Block until an unread message for me (or, with --resource, until it is free)."""
-    import select
+    """Block until an unread message for me (or, with --resource, until it is free).  --timeout holds
+    whatever the database does: every statement is capped at the time left, a lock wait included."""
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
     resource = norm_resource(args.resource) if args.resource else None
-    me = whoami(args, required=resource is None)
-    conn = connect()
-    conn.cursor().execute("LISTEN clambake")
     deadline = time.monotonic() + timeout
-    p = {"r": resource, "live": live_window()}
+
+    def timed_out():
+        what = f"{resource} still held" if resource else "no new message"
+        if args.json:
+            emit_json({"timeout": True, "resource": resource})
+        else:
+            emit(f"timeout after {span(timeout)}: {what}")
+        return REFUSED
     try:
-        while True:
-            if resource:
-                held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
-                if held is None or (me and held["instance_id"] == me["instance_id"]):
-                    if args.json:
-                        emit_json({"resource": resource, "free": True})
-                    else:
-                        emit(f"{resource}: free")
-                    return OK
-                wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
-            else:
-                rows, remaining = fetch_inbox(me, args.limit)
-                if rows:
-                    if args.json:
-                        emit_json({"instance_id": me["instance_id"],
-                                   "messages": [message_dict(m, False) for m in rows],
-                                   "remaining_unread": remaining})
-                    else:
-                        for m in rows:
-                            emit(message_line(m))
-                        if remaining:
-                            emit(f"({remaining} more unread; run inbox)")
-                    return OK
-                wake_in = poll
-            left = deadline - time.monotonic()
-            if left <= 0:
-                what = f"{resource} still held" if resource else "no new message"
-                if args.json:
-                    emit_json({"timeout": True, "resource": resource})
-                else:
-                    emit(f"timeout after {span(timeout)}: {what}")
-                return REFUSED
-            if conn.notifies:    # arrived while the query above ran (maybe after its snapshot): look again now
-                conn.notifies.clear()
-                continue
-            ready, _, _ = select.select([conn], [], [], min(wake_in, left))
-            if ready:
-                conn.poll()
-                conn.notifies.clear()
+        with round_trip_limit(until=deadline + 0.5):
+            return wait_loop(args, resource, deadline, poll, timed_out)
     except KeyboardInterrupt:
         note("wait interrupted")
         return REFUSED
-    finally:
-        try:
-            conn.cursor().execute("UNLISTEN clambake")
-        except Exception:
-            pass
+    except Exception as e:
+        if getattr(e, "pgcode", None) in ("55P03", "57014"):     # a lock or statement outlasted --timeout
+            return timed_out()
+        raise
+
+
+def wait_loop(args, resource, deadline, poll, timed_out):
+    import select
+    me = whoami(args, required=resource is None)
+    conn = connect()
+    q("LISTEN clambake")
+    p = {"r": resource, "live": live_window()}
+    while True:
+        if resource:
+            held = q(CLAIMS_SQL + " AND c.resource = %(r)s", p, one=True)
+            if held is None or (me and held["instance_id"] == me["instance_id"]):
+                if args.json:
+                    emit_json({"resource": resource, "free": True})
+                else:
+                    emit(f"{resource}: free")
+                return OK
+            wake_in = max(0.05, min(poll, held["expires_in"] + 0.05))
+        else:
+            rows, remaining = fetch_inbox(me, args.limit)
+            if rows:
+                if args.json:
+                    emit_json({"instance_id": me["instance_id"],
+                               "messages": [message_dict(m, False) for m in rows],
+                               "remaining_unread": remaining})
+                else:
+                    for m in rows:
+                        emit(message_line(m))
+                    if remaining:
+                        emit(f"({remaining} more unread; run inbox)")
+                return OK
+            wake_in = poll
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return timed_out()
+        # sleep until a notification, the next poll or the deadline; a second at most per select, so
+        # Ctrl-C is noticed promptly on every platform
+        wake_at = time.monotonic() + min(wake_in, left)
+        while not conn.notifies and time.monotonic() < wake_at:
+            if select.select([conn], [], [], min(wake_at - time.monotonic(), 1.0))[0]:
+                conn.poll()
+        # (a notification may have arrived while the query above ran, after its snapshot: look again)
+        conn.notifies.clear()
 
 
 # --------------------------------------------------------------------------
@@ -1303,7 +1463,7 @@ def secret_guard(texts, allow):
                                     hint="store where to find the secret, not the secret; --allow-secret overrides")
 
 
-def memory_scope(args, me_required=False):
+def memory_scope(args):
     """-> ('global', None) or ('project', name) from --global / --project / my registration."""
     if getattr(args, "global_", False):
         return "global", None
@@ -1406,6 +1566,13 @@ def memory_filters(args, me):
         p["tags"] = [t.lower() for t in split_list(args.tag)]
     return where, p
 
+
+# Which memories matter most when nothing is searched for (recall without --search, the briefing):
+# warnings and open problems first, then decisions and architecture; conventions and infrastructure
+# lead the global ones.
+MEMORY_TYPE_RANK = ("CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'convention' THEN 0 WHEN 'issue' THEN 1 "
+                    "WHEN 'infrastructure' THEN 1 WHEN 'decision' THEN 2 WHEN 'architecture' THEN 3 "
+                    "WHEN 'lesson' THEN 3 ELSE 4 END")
 
 RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.content, mem.status, mem.tags, "
                "mem.related_files, mem.created_by, mem.created_at, mem.updated_at, "
@@ -1520,10 +1687,6 @@ def find_memory(mid, scope=None):
     return rows[0]
 
 
-MEMORY_USEFUL_FIRST = ("CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 WHEN 'decision' THEN 2 "
-                       "WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 3 END, ")
-
-
 def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True):
     """Memories matching the filters (memory_filters): ranked by search_memories() when there are
     search words, else newest first (recall: the most useful kinds before the rest; the dashboard's
@@ -1535,7 +1698,7 @@ def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True
     base = " AND ".join(where) or "TRUE"
     rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
              f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
-             f"{MEMORY_USEFUL_FIRST if useful_first else ''}mem.updated_at DESC, mem.id DESC "
+             f"{MEMORY_TYPE_RANK + ', ' if useful_first else ''}mem.updated_at DESC, mem.id DESC "
              f"LIMIT %(lim)s OFFSET %(off)s", dict(p, lim=limit, off=offset))
     return rows, (rows[0]["total"] if rows else 0), "recent"
 
@@ -1551,8 +1714,6 @@ def cmd_recall(args):
             emit(memory_full(r))
         return OK
     search = check_text(args.search, "search", 500) if args.search is not None else None
-    if search is not None and "\x00" in search:
-        raise ClambakeError("search contains a NUL byte", USAGE)
     me = None
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
@@ -1630,8 +1791,8 @@ def cmd_update_memory(args):
 def cmd_log(args):
     action = (args.action or "").strip().lower()
     if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", action):
-        raise ClambakeError(f"invalid action {args.action!r}: one short word like {', '.join(LOG_ACTIONS[:8])}",
-                            USAGE)
+        raise ClambakeError(f"invalid action {args.action!r}: one short word (letters, digits, - or _) like "
+                            "edit, build, test, deploy, fix, decision", USAGE)
     summary = read_text_arg(args.summary, "summary", 4000)
     summary = check_text(summary, "summary", 4000, required=True)
     files = check_list(split_list(args.files) or [], "files", MAX_FILES, MAX_PATH)
@@ -1697,6 +1858,44 @@ def schema_path():
     return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
 
 
+# What everyday commands need, granted by `init --grant ROLE` (and again by every later init, so tables
+# added by an upgrade are covered): nothing that can change the schema itself.
+GRANTS = ("GRANT USAGE ON SCHEMA clambake TO {role}",
+          "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA clambake TO {role}",
+          "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA clambake TO {role}",
+          "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA clambake TO {role}")
+
+
+def apply_schema(cur, ddl, grant):
+    """schema.sql, then the grants for `grant` and for every role granted before (in clambake.meta).
+    -> (existed, version, roles granted)."""
+    from psycopg2 import sql
+    cur.execute("SET LOCAL statement_timeout = '120s'")
+    # concurrent inits queue on the advisory lock: wait as long as an init may run
+    cur.execute("SET LOCAL lock_timeout = '120s'")
+    cur.execute("SET LOCAL client_min_messages = warning")
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('clambake.init'))")
+    cur.execute("SELECT to_regclass('clambake.instances') IS NOT NULL")
+    existed = cur.fetchone()[0]
+    cur.execute(ddl)
+    for role in grant:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if cur.fetchone() is None:
+            raise ClambakeError(f"role {role!r} does not exist (--grant); nothing was changed", REFUSED,
+                                hint="create it first, e.g. CREATE ROLE name LOGIN PASSWORD '...'")
+        cur.execute("INSERT INTO clambake.meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                    ("grant:" + role, role))
+    cur.execute("SELECT value FROM clambake.meta WHERE key LIKE 'grant:%%' ORDER BY value")
+    roles = [r[0] for r in cur.fetchall()]
+    for role in roles:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if cur.fetchone() is not None:          # a role dropped since: skip it
+            for stmt in GRANTS:
+                cur.execute(sql.SQL(stmt).format(role=sql.Identifier(role)))
+    cur.execute("SELECT value FROM clambake.meta WHERE key = 'schema_version'")
+    return existed, int(cur.fetchone()[0]), roles
+
+
 def cmd_init(args):
     path = schema_path()
     try:
@@ -1704,52 +1903,79 @@ def cmd_init(args):
             ddl = f.read()
     except OSError as e:
         raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
+    grant = [check_text(r.strip(), "--grant role", 63, required=True) for r in args.grant or []]
     conn = connect()
     cur = conn.cursor()
     conn.autocommit = False
     try:
-        cur.execute("SET LOCAL statement_timeout = '120s'")
-        # concurrent inits queue on the advisory lock: wait as long as an init may run
-        cur.execute("SET LOCAL lock_timeout = '120s'")
-        cur.execute("SET LOCAL client_min_messages = warning")
-        cur.execute("SELECT pg_advisory_xact_lock(hashtext('clambake.init'))")
-        cur.execute("SELECT to_regclass('clambake.instances') IS NOT NULL")
-        existed = cur.fetchone()[0]
-        cur.execute(ddl)
-        cur.execute("SELECT value FROM clambake.meta WHERE key = 'schema_version'")
-        version = cur.fetchone()[0]
-        conn.commit()
-    except Exception:
+        with round_trip_limit(seconds=125):
+            existed, version, roles = apply_schema(cur, ddl, grant)
+            conn.commit()
+    except Exception as e:
         conn.rollback()
-        raise
+        conn.autocommit = True
+        if getattr(e, "pgcode", None) != "42501":
+            raise
+        # this role may not create or change the schema: fine if it is current already
+        user = q("SELECT current_user AS u", one=True)["u"]
+        try:
+            current = q("SELECT value FROM clambake.meta WHERE key = 'schema_version'", one=True)
+        except Exception:
+            current = None
+        if current and int(current["value"]) >= SCHEMA_VERSION and not grant:
+            emit(f"schema clambake ready (version {current['value']}; role {user} may not change it, "
+                 "and need not)")
+            return OK
+        raise ClambakeError(f"role {user} may not {'create' if current is None else 'change'} the clambake "
+                            "schema" + (" or grant privileges" if grant else ""), REFUSED,
+                            hint="run init once as the database owner or a superuser; it can grant this role "
+                                 f"what everyday commands need: {script_cmd()} init --grant {user}") from None
     finally:
         conn.autocommit = True
-    if int(version) > SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         note(f"note: the database schema is version {version}, newer than this program ({SCHEMA_VERSION})")
     if args.json:
-        emit_json({"schema_version": int(version), "existed": existed})
+        emit_json({"schema_version": version, "existed": existed, "granted": roles})
     elif not args.quiet:
-        emit(f"schema clambake ready (version {version}; {'checked/upgraded' if existed else 'created'})")
+        emit(f"schema clambake ready (version {version}; {'checked/upgraded' if existed else 'created'})"
+             + (f"; everyday privileges granted to {', '.join(roles)}" if roles else ""))
     return OK
+
+
+def log_days(text):
+    """--log-days: a plain number is days (0.5 = 12 hours); a duration with a unit (12w, 36h) as written."""
+    raw = str(text).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", raw):
+        if float(raw) == 0:
+            raise ClambakeError("--log-days 0 would delete the whole log; give at least 1 (days)", USAGE)
+        raw += "d"
+    return parse_duration(raw, "--log-days")
 
 
 def cmd_cleanup(args):
     stale = parse_duration(args.stale_after, "--stale-after")
-    log_keep = parse_duration(args.log_days + "d" if str(args.log_days).strip().isdigit() else args.log_days,
-                              "--log-days")
+    live = live_window()
+    if stale < live:
+        raise ClambakeError(f"--stale-after {args.stale_after} is shorter than the live window ({span(live)}): it "
+                            "would remove instances that are still live", USAGE,
+                            hint=f"give a duration with a unit, at least {span(live)} (default 2h), e.g. "
+                                 "--stale-after 2h; a plain number means seconds")
+    log_keep = log_days(args.log_days)
     batch = args.batch
     if batch < 1 or batch > 100000:
         raise ClambakeError("--batch must be between 1 and 100000", USAGE)
     t0 = time.monotonic()
-    p = {"stale": stale, "keep": log_keep, "batch": batch}
+    p = {"stale": stale, "keep": log_keep, "batch": batch, "live": live}
+    # an instance is removed only when silent past --stale-after AND not live (the window may be raised
+    # with CLAMBAKE_LIVE_WINDOW); a claim only once it has expired or its holder is gone
     jobs = [
-        ("instances", "clambake.instances", "id", "last_heartbeat < now() - make_interval(secs => %(stale)s)"),
+        ("instances", "clambake.instances", "id", "last_heartbeat < now() - make_interval(secs => %(stale)s) "
+         f"AND NOT {LIVE}"),
         ("expired claims", "clambake.claims", "resource", "expires_at <= now()"),
         ("messages", "clambake.messages", "id", "expires_at <= now()"),
         ("log rows", "clambake.session_log", "id", "created_at < now() - make_interval(secs => %(keep)s)"),
     ]
     counts = {}
-    removed_instances = []
     for name, table, key, cond in jobs:
         if args.dry_run:
             counts[name] = q(f"SELECT count(*) AS n FROM {table} WHERE {cond}", p, one=True)["n"]
@@ -1757,20 +1983,20 @@ def cmd_cleanup(args):
         n = 0
         while True:
             # each batch is its own short transaction; SKIP LOCKED lets concurrent cleanups share the work
-            extra = ", instance_id" if table == "clambake.instances" else ""
-            rows = q(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} "
-                     f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING {key}{extra}", p)
+            with transaction():
+                extra = ", instance_id" if table == "clambake.instances" else ""
+                rows = q(f"DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {cond} "
+                         f"LIMIT %(batch)s FOR UPDATE SKIP LOCKED) RETURNING {key}{extra}", p)
+                if table == "clambake.instances" and rows:
+                    gone = [r["instance_id"] for r in rows]
+                    resolve_blockers(gone)           # their open blockers end with them
+                    # the audit row commits with the batch it describes (a killed cleanup loses neither)
+                    log_action(None, None, "cleanup", f"removed {len(gone)} stale instance(s): "
+                               + ", ".join(gone[:20]) + (" ..." if len(gone) > 20 else ""))
             n += len(rows)
-            if table == "clambake.instances" and rows:
-                removed_instances += [r["instance_id"] for r in rows]
-                # their open blockers end with them
-                resolve_blockers([r["instance_id"] for r in rows])
             if len(rows) < batch:
                 break
         counts[name] = n
-    if removed_instances:
-        log_action(None, None, "cleanup", f"removed {len(removed_instances)} stale instance(s): "
-                   + ", ".join(removed_instances[:20]) + (" ..." if len(removed_instances) > 20 else ""))
     dt = time.monotonic() - t0
     if args.json:
         emit_json(dict({k.replace(" ", "_"): v for k, v in counts.items()}, dry_run=args.dry_run,
@@ -1862,12 +2088,29 @@ def script_cmd():
     return f"python {os.path.abspath(__file__)}"
 
 
+def session_key_of(value):
+    """A session id as Claude Code sends it (a UUID), made safe to store and to put in the environment:
+    printable ASCII only, at most 200 characters."""
+    key = re.sub(r"[^\x21-\x7e]", "", str(value or ""))[:200]
+    return key or None
+
+
 def cmd_hook(args):
-    """Run one hook; whatever happens, exit 0 within HOOK_DEADLINE_S (fail open)."""
+    """Run one hook; whatever happens - bad input, a database error, a bug - exit 0 (fail open)."""
+    try:
+        return run_hook(args)
+    except Exception:
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        return OK
+
+
+def run_hook(args):
+    """Run one hook within HOOK_DEADLINE_S."""
     import threading
     event = HOOK_EVENTS[args.event][0]
     data = hook_input()
-    session = str(data.get("session_id") or os.environ.get(ENV_SESSION) or "") or None
+    session = session_key_of(data.get("session_id") or os.environ.get(ENV_SESSION))
     if args.event == "pre-tool" and os.environ.get(ENV_GUARD, "").lower() in ("off", "0", "false", "no"):
         return OK
     saved_env = {k: os.environ.get(k) for k in (ENV_SESSION, ENV_STATEMENT_TIMEOUT)}
@@ -1947,8 +2190,7 @@ def hook_register(data, session):
         q("UPDATE clambake.instances SET session_key = %(sk)s, last_heartbeat = now() WHERE instance_id = ("
           " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
           " AND host = %(host)s AND working_dir = %(wd)s "
-          " AND last_heartbeat > now() - make_interval(secs => %(live)s) "
-          " ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
+          f" AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
           {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
     # resume / clear / compact: keep the project the session may have chosen with `register --project`
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
@@ -2066,11 +2308,7 @@ def build_briefing(me, cap, source="startup"):
         hidden = sum(1 for m in msgs if m["id"] not in shown)
         if hidden:
             b.add(f"  ({hidden} more unread: {script_cmd()} inbox)", required=True)
-    others = q("SELECT instance_id, project, current_task, status, "
-               "extract(epoch FROM now() - last_heartbeat)::float AS hb_age, count(*) OVER () AS total "
-               "FROM clambake.instances WHERE instance_id <> %s AND last_heartbeat > now() - "
-               "make_interval(secs => %s) ORDER BY (project = %s) DESC, last_heartbeat DESC LIMIT 12",
-               (iid, live, project))
+    others = live_others(iid, project, 12)
     if others:
         b.add(f"Other live instances ({others[0]['total']}):", limit=upto(0.55))
         for o in others:
@@ -2079,8 +2317,7 @@ def build_briefing(me, cap, source="startup"):
     else:
         b.add("No other live instances.")
     mems = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' AND mem.project = %s "
-             "AND mem.status = 'active' ORDER BY CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'issue' THEN 1 "
-             "WHEN 'decision' THEN 2 WHEN 'architecture' THEN 3 ELSE 4 END, mem.updated_at DESC LIMIT 15",
+             f"AND mem.status = 'active' ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 15",
              (project,))
     if mems:
         b.add(f"Project memory ({project}), key entries:", limit=upto(0.85))
@@ -2089,8 +2326,7 @@ def build_briefing(me, cap, source="startup"):
                   limit=upto(0.85))
     glob = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' AND mem.status = 'active' "
              "AND mem.memory_type IN ('convention', 'infrastructure', 'lesson') ORDER BY "
-             "CASE mem.memory_type WHEN 'convention' THEN 0 WHEN 'infrastructure' THEN 1 ELSE 2 END, "
-             "mem.updated_at DESC LIMIT 6")
+             f"{MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 6")
     if glob:
         b.add("Global notes:")
         for r in glob:
@@ -2131,8 +2367,7 @@ def hook_prompt(data, session, args):
              f"SELECT (SELECT count(*) FROM beat) AS beat, "
              # a capped count, not EXISTS: for EXISTS the planner bets on finding a row early and scans
              # the whole table when everything is read (160 ms at a million messages)
-             f"(SELECT count(*) FROM (SELECT 1 FROM clambake.messages m WHERE {DELIVER_SQL} {UNREAD_SQL} "
-             f"  LIMIT 1000) s) > 0 AS unread, "
+             f"{UNREAD_COUNT_SQL} > 0 AS unread, "
              f"EXISTS (SELECT 1 FROM clambake.claims c WHERE c.instance_id <> %(me)s AND c.claimed_at > %(seen)s "
              f"  AND c.expires_at > now()) AS claims, "
              f"EXISTS (SELECT 1 FROM clambake.messages m WHERE m.message_type = 'blocker' AND m.resource IS NULL "
@@ -2523,6 +2758,25 @@ def glue_dash_values(argv):
     return out
 
 
+def check_utf8(argv):
+    """Arguments that are not valid UTF-8 (Python keeps the bytes as lone surrogates) are a usage error
+    naming the argument, before anything is parsed or sent."""
+    for i, a in enumerate(argv):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError as e:
+            if a.startswith("--") and "=" in a:
+                name = a.split("=", 1)[0]
+            elif i > 0 and argv[i - 1].startswith("-"):
+                name = argv[i - 1]
+            else:
+                name = f"argument {i + 1}"
+            bad = ord(a[e.start])
+            shown = f"byte 0x{bad - 0xdc00:02x}" if 0xdc80 <= bad <= 0xdcff else f"character U+{bad:04X}"
+            raise ClambakeError(f"{name} is not valid UTF-8 ({shown})", USAGE,
+                                hint="pass text as UTF-8 (check the terminal's or script's encoding)")
+
+
 def build_parser(only=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
     import argparse
@@ -2559,6 +2813,8 @@ def build_parser(only=None):
 
     sp = add("init", cmd_init)
     sp.add_argument("--quiet", "-q", action="store_true")
+    sp.add_argument("--grant", action="append", metavar="ROLE",
+                    help="also grant ROLE what everyday commands need (repeatable; kept for later inits)")
 
     sp = add("register", cmd_register)
     sp.add_argument("--project", "-p", help="project name (default: git top level or directory name)")
@@ -2663,8 +2919,10 @@ def build_parser(only=None):
     sp = add("cleanup", cmd_cleanup)
     sp.add_argument("--dry-run", action="store_true", help="count, change nothing")
     sp.add_argument("--quiet", "-q", action="store_true", help="print nothing on success")
-    sp.add_argument("--stale-after", default="2h", help="remove instances silent this long (default 2h)")
-    sp.add_argument("--log-days", default="90", help="keep log rows this many days (default 90; or 12w, 30d)")
+    sp.add_argument("--stale-after", default="2h", help="remove instances silent this long (default 2h; at least "
+                                                        "the live window, 30m; a plain number is seconds)")
+    sp.add_argument("--log-days", default="90", help="keep log rows this many days (default 90; 0.5 = 12 hours; "
+                                                     "or a duration such as 12w)")
     sp.add_argument("--batch", type=int, default=5000, help="rows per transaction (default 5000)")
 
     sp = add("hook", cmd_hook, json_flag=False)
@@ -2692,9 +2950,9 @@ def build_parser(only=None):
 
 
 def report_error(e):
-    sys.stderr.write(f"clambake: error: {e}\n")
+    sys.stderr.write(f"clambake: error: {term_safe(str(e))}\n")
     if getattr(e, "hint", None):
-        sys.stderr.write(f"hint: {e.hint}\n")
+        sys.stderr.write(f"hint: {term_safe(e.hint)}\n")
 
 
 def main(argv=None):
@@ -2705,6 +2963,7 @@ def main(argv=None):
         pass
     argv = glue_dash_values(list(sys.argv[1:] if argv is None else argv))
     try:
+        check_utf8(argv)
         try:
             args = build_parser(command_in(argv)).parse_args(argv)
         except SystemExit as e:          # --help / --version
@@ -2736,25 +2995,47 @@ def main(argv=None):
 
 
 def classify(e):
-    """Map a database or OS error to (exit code, one-line message, hint)."""
+    """Map a database or OS error to (exit code, one-line message, hint).  The server's own text is shown
+    only where it helps (it may quote stored data); every SQLSTATE class gets words of its own."""
     name = type(e).__name__
-    pgcode = getattr(e, "pgcode", None)
+    if isinstance(e, Stalled):
+        err = stalled_error(e.args[0])
+        return err.code, str(err), err.hint
+    pgcode = getattr(e, "pgcode", None) or ""
     first = (str(e).strip().splitlines() or [name])[0]
+    debug = f"set {ENV_DEBUG}=1 for details"
     if pgcode in ("42P01", "3F000", "42703", "42883", "42704"):
-        return NO_SCHEMA, f"the clambake schema is missing or older than this program ({first})", \
-            "run: python clambake.py init"
+        return NO_SCHEMA, "the clambake schema is missing or older than this program", f"run: {script_cmd()} init"
     if pgcode == "57014":
         return REFUSED, "the database took too long (statement timeout)", \
             f"try again; raise {ENV_STATEMENT_TIMEOUT} if it persists"
     if pgcode == "55P03":
         return REFUSED, "a lock was not granted in time (someone else holds it)", "try again"
-    if pgcode and pgcode.startswith("08") or name in ("OperationalError", "InterfaceError"):
-        return UNREACHABLE, f"lost the database connection: {first}", "check that Postgres is running"
-    if pgcode and pgcode.startswith("22"):
+    if pgcode in ("40001", "40P01"):
+        return REFUSED, "a concurrent change got in the way (serialization failure or deadlock)", "try again"
+    if pgcode == "23503":
+        # e.g. a claim or receipt for an instance that cleanup removed meanwhile
+        return REFUSED, "this instance was removed meanwhile (cleanup removes instances silent too long)", \
+            f"register again: {script_cmd()} register"
+    if pgcode.startswith("23"):
+        return REFUSED, "a concurrent change conflicts with this one", "try again"
+    if pgcode == "42501":
+        return REFUSED, "this database role lacks a privilege clambake needs", \
+            f"the schema owner can grant it: {script_cmd()} init --grant ROLE (see README: Least privilege)"
+    if pgcode.startswith(("08", "57P")) or name in ("OperationalError", "InterfaceError"):
+        return UNREACHABLE, f"lost the database connection ({pgcode or name})", \
+            "check that Postgres is running and reachable"
+    if pgcode.startswith("53"):
+        return UNREACHABLE, f"the database server is out of resources ({pgcode})", "try again later"
+    if pgcode.startswith("22"):
         return USAGE, f"invalid input: {first}", None
     if pgcode:
-        return REFUSED, f"database error {pgcode}: {first}", f"set {ENV_DEBUG}=1 for details"
-    return REFUSED, f"{name}: {first}", f"set {ENV_DEBUG}=1 for details"
+        return REFUSED, f"the database refused the command (SQLSTATE {pgcode})", debug
+    if isinstance(e, UnicodeError):
+        return USAGE, "invalid input: text that is not valid UTF-8", None
+    if isinstance(e, OSError):
+        return REFUSED, f"{name}: {e.strerror or first}", None
+    return REFUSED, f"unexpected {name}", debug
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def test_init_twice_is_idempotent_and_keeps_rows(db, cb, sql, tmp_path):
     assert snapshot() == before
     # a third run with --json says the schema existed
     data = cb.json("init")
-    assert data == {"schema_version": 2, "existed": True}
+    assert data == {"schema_version": 2, "existed": True, "granted": []}
     # still the same identity and inbox afterwards
     assert cb("whoami", cwd=tmp_path).out.startswith(before["instances"][0][1])
 

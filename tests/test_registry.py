@@ -367,7 +367,8 @@ def test_status_json_keys_are_stable(db, cb, sql, tmp_path):
     data = cb.json("status", cwd=a)
     assert set(data) == {"me", "unread", "live_total", "instances", "claims", "blockers", "activity"}
     assert data["me"] == ida and data["unread"] == 0 and data["live_total"] == 1
-    assert set(data["instances"][0]) == {"instance_id", "project", "task", "status", "host", "heartbeat_age_s"}
+    assert set(data["instances"][0]) == {"instance_id", "project", "task", "status", "host", "working_dir",
+                                         "heartbeat_age_s"}
     assert set(data["claims"][0]) == {"resource", "instance_id", "project", "reason", "age_s", "expires_in_s",
                                       "message_id"}
     assert data["claims"][0]["resource"] == "docker"
