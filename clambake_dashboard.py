@@ -400,7 +400,10 @@ def dash_memory_status(body):
     r = find_memory(mid, scope)
     table = "clambake.global_memory" if r["scope"] == "global" else "clambake.project_memory"
     with transaction():
-        q(f"UPDATE {table} SET status = %s, updated_at = now() WHERE id = %s", (status, mid))
+        # (as update-memory: any status but superseded drops the pointer to a successor)
+        q(f"UPDATE {table} SET status = %(s)s, updated_at = now(), "
+          f"superseded_by = CASE WHEN %(s)s = 'superseded' THEN superseded_by END WHERE id = %(id)s",
+          {"s": status, "id": mid})
         log_action(DASHBOARD_ACTOR, r["project"], "update", f"#{mid} status -> {status} (dashboard)")
     return {"id": mid, "scope": r["scope"], "status": status}
 

@@ -430,6 +430,40 @@ BEGIN
 END
 $$;
 
-INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '2')
+---------------------------------------------------------------------------
+-- memory: provenance and consolidation (schema 3: import, export, --supersedes)
+-- source_file / source_heading: where an imported entry came from (a path relative to the
+-- project's directory, or template:NAME, and the heading path "Parent > Child"); one entry per
+-- source section, so a re-import updates instead of copying.  source_hash: a digest of the section
+-- as last imported (unchanged sections are skipped).  superseded_by: the merged entry that
+-- replaced this one (status superseded), same table, so same scope.
+---------------------------------------------------------------------------
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['project_memory', 'global_memory'] LOOP
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_file text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_heading text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS source_hash text', t);
+        EXECUTE format('ALTER TABLE clambake.%I ADD COLUMN IF NOT EXISTS superseded_by integer', t);
+        PERFORM clambake._add_constraint(t, t || '_superseded_by_fk',
+            format('FOREIGN KEY (superseded_by) REFERENCES clambake.%I (id) ON DELETE SET NULL', t));
+        PERFORM clambake._add_constraint(t, t || '_superseded_by_check',
+            'CHECK (superseded_by IS NULL OR superseded_by <> id)');
+        PERFORM clambake._add_constraint(t, t || '_source_check',
+            'CHECK ((source_file IS NULL) = (source_heading IS NULL))');
+        EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON clambake.%I (superseded_by) WHERE superseded_by IS NOT NULL',
+                       t || '_superseded_by_idx', t);
+    END LOOP;
+END
+$$;
+CREATE UNIQUE INDEX IF NOT EXISTS project_memory_source_idx
+    ON clambake.project_memory (project, source_file, source_heading) WHERE source_file IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS global_memory_source_idx
+    ON clambake.global_memory (source_file, source_heading) WHERE source_file IS NOT NULL;
+-- end of schema 3 block
+
+INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '3')
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
 WHERE clambake.meta.value::int < excluded.value::int;

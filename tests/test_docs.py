@@ -41,11 +41,11 @@ PEER_PROJECT = "web-app"
 
 # Placeholders the docs may use, and what the test substitutes.  `<id>` is the
 # last message id the doc's own commands printed (`sent #N`) for `read` and
-# `send --reply-to`, and the last memory id (`stored #N`) for `recall --id` and
-# `update-memory`.
+# `send --reply-to`, and the last memory id (`stored #N`) for `recall --id`,
+# `update-memory` and `remember --supersedes`.
 STATIC_PLACEHOLDERS = ("<project-name>", "<working-dir>", "/path/to/project", "<instance-id>")
 MESSAGE_ID_COMMANDS = ("read", "send")
-MEMORY_ID_COMMANDS = ("recall", "update-memory")
+MEMORY_ID_COMMANDS = ("recall", "update-memory", "remember")      # remember --supersedes <id>
 
 # Documented in prose only (they read hook JSON or edit Claude Code settings).
 PROSE_ONLY_COMMANDS = {"hook", "install-hooks", "uninstall-hooks"}

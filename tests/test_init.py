@@ -10,6 +10,8 @@ import uuid
 import psycopg2
 import pytest
 
+import clambake
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "clambake.py")
 
@@ -33,7 +35,7 @@ def test_init_on_empty_database_creates_schema(empty_db, cb, sql):
     res = cb("init")
     assert res.code == 0, res
     assert "created" in res.out
-    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [("2",)]
+    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [(str(clambake.SCHEMA_VERSION),)]
     tables = {r[0] for r in sql("SELECT table_name FROM information_schema.tables "
                                 "WHERE table_schema = 'clambake'")}
     for t in ("instances", "messages", "message_receipts", "claims", "project_memory",
@@ -63,7 +65,7 @@ def test_init_twice_is_idempotent_and_keeps_rows(db, cb, sql, tmp_path):
     assert snapshot() == before
     # a third run with --json says the schema existed
     data = cb.json("init")
-    assert data == {"schema_version": 2, "existed": True, "granted": []}
+    assert data == {"schema_version": clambake.SCHEMA_VERSION, "existed": True, "granted": []}
     # still the same identity and inbox afterwards
     assert cb("whoami", cwd=tmp_path).out.startswith(before["instances"][0][1])
 
@@ -83,7 +85,7 @@ def test_five_concurrent_inits_all_succeed(empty_db, sql):
         assert "Traceback" not in err
     # exactly one of them created the schema, the others found it
     assert sum("created" in out for _, out, _ in results) == 1
-    assert sql("SELECT value FROM clambake.meta") == [("2",)]
+    assert sql("SELECT value FROM clambake.meta") == [(str(clambake.SCHEMA_VERSION),)]
     assert sql("SELECT count(*) FROM clambake.instances") == [(0,)]
 
 
@@ -507,7 +509,7 @@ def test_concurrent_inits_upgrade_the_original_schema_once(old_db, sql):
     assert _rows(sql, "instances") == before["instances"]
     assert _rows(sql, "messages") == before["messages"]
     assert _rows(sql, "project_memory") == _norm(before["project_memory"])
-    assert sql("SELECT value FROM clambake.meta") == [("2",)]
+    assert sql("SELECT value FROM clambake.meta") == [(str(clambake.SCHEMA_VERSION),)]
 
 
 def test_upgrade_keeps_extra_columns(empty_db, cb, sql):

@@ -5,6 +5,7 @@ it hands one server connection to many clients.  Clambake must connect anyway, k
 leave them on the shared server connection, and `wait` must still work (by polling: LISTEN does not
 survive transaction pooling)."""
 
+import json
 import os
 import shutil
 import socket
@@ -108,3 +109,29 @@ def test_commands_work_behind_pgbouncer_and_leave_no_settings_behind(bouncer, cb
     out, err = w.communicate(timeout=30)
     assert w.returncode == 0, err
     assert "through the pooler" in out
+
+
+def test_import_export_and_merge_work_behind_pgbouncer(bouncer, cb, tmp_path):
+    """import stores each file in one transaction with a multi-row INSERT; under transaction pooling
+    the timeouts must ride along (SET LOCAL) and nothing may stay on the pooled connection."""
+    env = {"CLAMBAKE_DSN": bouncer}
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# Ops\n\n## Gotchas\n\n### Restart order\n\nStart db before api.\n\n"
+                     "### Restarting the stack\n\nStart the db before the api, always.\n")
+    res = cb("import", str(notes), "--project", "alpha", env=env)
+    assert res.code == 0 and "2 new" in res.out, res
+    assert "2 unchanged" in cb("import", str(notes), "--project", "alpha", env=env).out
+    ids = [m["id"] for m in cb.json("recall", "--project", "alpha", env=env)["memories"]]
+    res = cb.json("remember", "--project", "alpha", "--type", "gotcha", "--title", "Restart order",
+                  "--content", "Start the db before the api.", "--supersedes", ",".join(map(str, ids)), env=env)
+    assert res["supersedes"] == sorted(ids)
+    lines = cb("export", "--project", "alpha", "--format", "jsonl", env=env).out.splitlines()
+    assert sorted(json.loads(ln)["status"] for ln in lines) == ["active", "superseded", "superseded"]
+    assert cb("consolidate", "--project", "alpha", env=env).code == 0
+    conn = psycopg2.connect(bouncer)
+    try:
+        cur = conn.cursor()
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == "0"
+    finally:
+        conn.close()
