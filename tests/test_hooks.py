@@ -988,7 +988,7 @@ def test_install_into_a_fresh_home_then_uninstall(cb, home):
     assert json.loads(settings.read_text()) == {}
 
 
-@pytest.mark.parametrize("flag, name", [("--project", "settings.json"), ("--local", "settings.local.json")])
+@pytest.mark.parametrize("flag, name", [("--local", "settings.local.json")])   # --project: test_install.py
 def test_install_project_and_local(cb, home, tmp_path, flag, name):
     proj = tmp_path / "proj"
     proj.mkdir()

