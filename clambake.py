@@ -1559,10 +1559,10 @@ def lock_superseded(ids, scope, project):
             there = (f" (it is in {'global memory' if other['scope'] == 'global' else 'project ' + other['project']})"
                      if other else "")
             raise ClambakeError(f"--supersedes: memory #{i} is not in {where}{there}", REFUSED,
-                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+                                hint=f"merge only entries of one scope; find ids with: {script_cmd()} consolidate")
         if r["project"] != project:
             raise ClambakeError(f"--supersedes: memory #{i} is in project {r['project']}, not {project}", REFUSED,
-                                hint="merge only entries of one scope; find ids with: python clambake.py consolidate")
+                                hint=f"merge only entries of one scope; find ids with: {script_cmd()} consolidate")
         if r["status"] == "superseded" and r["superseded_by"]:
             raise ClambakeError(f"--supersedes: memory #{i} is already superseded by #{r['superseded_by']}", REFUSED,
                                 hint=f"merge into #{r['superseded_by']} instead, or leave #{i} out")
@@ -1909,13 +1909,13 @@ MAX_IMPORT_FILES = 10000
 TEMPLATE_PREFIX = "template:"
 DEFAULT_IMPORT_TYPE = {"project": "pattern", "global": "lesson"}
 
-_FENCE_RX = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_ATX_RX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-_META_RX = re.compile(r"^\s*<!--\s*clambake:\s*(.*?)\s*-->\s*$")
+_FENCE_RX = _LazyRe(r"^ {0,3}(`{3,}|~{3,})")
+_ATX_RX = _LazyRe(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_META_RX = _LazyRe(r"^\s*<!--\s*clambake:\s*(.*?)\s*-->\s*$")
 
 # Headings that are parts of the section above them (an issue's Problem / Fix / Status, a decision
 # record's Context / Decision / Consequences): merged into that section's entry, never entries alone.
-_PART_HEADINGS = re.compile(
+_PART_HEADINGS = _LazyRe(
     r"^(problems?|the problem|symptoms?|issue|bug|error|cause|root cause|causes|analysis|diagnosis|fix|the fix|fixes|"
     r"solution|solutions|resolution|workaround|status|context|background|decision|decision outcome|"
     r"consequences|options|options considered|considered options|alternatives|alternatives considered|"
@@ -1925,7 +1925,7 @@ _PART_HEADINGS = re.compile(
 
 # Headings that only group what is under them ("Known issues", "Gotchas"): they give the children a
 # type and a tag, but stay out of the children's titles.
-_CONTAINER_HEADINGS = re.compile(
+_CONTAINER_HEADINGS = _LazyRe(
     r"^(issues?|known issues|open issues|problems|bugs|notes|misc|miscellaneous|gotchas|pitfalls|warnings|"
     r"caveats|decisions|architecture decisions|decision log|decision records|adrs?|conventions|fixes|"
     r"lessons( learned)?|learnings|faq|troubleshooting|todo|to ?do|changelog|change log|log|tips|"
@@ -1954,7 +1954,7 @@ _KIND_WORDS = [
 ]
 STRONG_KINDS = ("decision", "fix", "issue", "gotcha", "convention", "lesson")   # the rest name a topic
 # Sections that are no knowledge (license, contributing, a table of contents): not imported.
-_SKIP_HEADINGS = re.compile(r"^(license|licence|contributing|contributors|authors|acknowledg(e)?ments|sponsors|"
+_SKIP_HEADINGS = _LazyRe(r"^(license|licence|contributing|contributors|authors|acknowledg(e)?ments|sponsors|"
                             r"table of contents|contents|toc|badges|support|code of conduct)$")
 # kind -> (project type, global type); None: the default type
 _KIND_TYPES = {
@@ -1964,9 +1964,9 @@ _KIND_TYPES = {
     "tool": ("pattern", "tool"), "preference": ("pattern", "preference"), "credential": (None, "credential"),
     "lesson": ("gotcha", "lesson"), "feature": ("feature", None), "update": ("update", None),
 }
-_RESOLVED_RX = re.compile(r"\b(fixed|resolved|solved|done|closed|complete|completed|mitigated)\b", re.I)
-_DEPRECATED_RX = re.compile(r"\b(superseded|deprecated|rejected|obsolete|won'?t ?fix|abandoned|retired)\b", re.I)
-_OPEN_RX = re.compile(r"\b(open|unresolved|in progress|investigating|ongoing|not fixed|pending|todo)\b", re.I)
+_RESOLVED_RX = _LazyRe(r"\b(fixed|resolved|solved|done|closed|complete|completed|mitigated)\b", re.I)
+_DEPRECATED_RX = _LazyRe(r"\b(superseded|deprecated|rejected|obsolete|won'?t ?fix|abandoned|retired)\b", re.I)
+_OPEN_RX = _LazyRe(r"\b(open|unresolved|in progress|investigating|ongoing|not fixed|pending|todo)\b", re.I)
 
 
 def _kind_rx():
@@ -2532,7 +2532,7 @@ def relink_superseded(table, entries):
 
 
 def template_dir():
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+    return asset_path("templates")
 
 
 def list_templates():
@@ -2591,7 +2591,7 @@ def cmd_import(args):
         raise ClambakeError("give PATH... or --template NAME, not both", USAGE)
     if not args.template and not args.paths:
         raise ClambakeError("nothing to import: give PATH... (files, directories, globs) or --template NAME",
-                            USAGE, hint="templates: python clambake.py import --list-templates")
+                            USAGE, hint=f"templates: {script_cmd()} import --list-templates")
     for path in args.paths:
         check_text(path, "path", MAX_PATH, required=True)
     scope_flag = "global" if args.global_ else "project"

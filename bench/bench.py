@@ -64,6 +64,13 @@ def snapshot():
     for name in ("clambake.py", "schema.sql", "clambake_dashboard.py", "clambake_dashboard.html", "pyproject.toml",
                  "README.md", "LICENSE"):
         shutil.copy2(os.path.join(REPO, name), os.path.join(SNAPSHOT, name))
+    # data files the wheel ships (pyproject.toml's force-include): the install must find them
+    import re
+    with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
+        shipped = re.findall(r'^"([^"]+)" = "clambake_files/', f.read(), re.M)
+    for name in shipped:
+        if os.path.isdir(os.path.join(REPO, name)):
+            shutil.copytree(os.path.join(REPO, name), os.path.join(SNAPSHOT, name), dirs_exist_ok=True)
     sys.path.insert(0, SNAPSHOT)
     import clambake  # noqa: F401  (this copy stays in sys.modules for the in-process measurements)
     import importlib.util

@@ -15,8 +15,9 @@ import time
 
 import pytest
 
+import clambake
+
 from consolidate_corpus import DUPLICATES, NEAR_MISSES
-from conftest import SCRIPT
 from memory_corpus import CORPUS
 
 SCOPES = ("docdb", "api", "webapp", "global")
@@ -70,7 +71,7 @@ def test_report_is_compact_and_each_cluster_has_its_merge_command(planted, cb):
     assert len(merges) == 4
     ids = {k: i for i, k in planted.items()}
     vacuum = next(m for m in merges if f"--supersedes {ids['autovacuum-chunks']}," in m)
-    assert vacuum.startswith(f"python {SCRIPT} remember --project docdb --type ")
+    assert vacuum.startswith(f"{clambake.script_cmd()} remember --project docdb --type ")
     assert " --content - " in vacuum
     want = sorted([ids["autovacuum-chunks"], ids["dup-vacuum-1"], ids["dup-vacuum-2"]])
     assert vacuum.endswith("--supersedes " + ",".join(map(str, want)))
@@ -194,14 +195,14 @@ def test_likely_stale_entries(db, cb, sql, tmp_path):
     stale = {s["id"]: s for s in data["stale"]}
     assert set(stale) == {moved, old_issue}
     assert stale[moved]["missing_files"] == ["app/settings.py"]
-    assert stale[moved]["command"] == f"python {SCRIPT} update-memory {moved} --status deprecated"
+    assert stale[moved]["command"] == f"{clambake.script_cmd()} update-memory {moved} --status deprecated"
     assert stale[old_issue]["reasons"] == ["issue unresolved for 120d"]
     assert stale[old_issue]["command"].endswith(f"update-memory {old_issue} --status resolved")
     assert kept not in stale and fresh not in stale
     # the registered directory of the project is used without --dir
     cb("register", "--project", "shop", "--dir", str(proj), env={"CLAUDE_CODE_SESSION_ID": "s-stale"})
     text = cb("consolidate", "--project", "shop").out
-    assert f"#{moved} gotcha Old settings module: missing file: app/settings.py -> python {SCRIPT} " \
+    assert f"#{moved} gotcha Old settings module: missing file: app/settings.py -> {clambake.script_cmd()} " \
            f"update-memory {moved} --status deprecated" in text
     assert cb("consolidate", "--project", "shop", "--stale-after", "200d", "--dir", str(proj)).out.count("#") == 1
 

@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from conftest import REPO, SCRIPT, run_inprocess
+import clambake
+
+from conftest import REPO, run_inprocess
 
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "notes")
 SECRET = "s3cr3tPassw0rd"
@@ -130,7 +132,7 @@ def test_reimport_skips_unchanged_and_updates_edited_sections_in_place(db, cb, s
     # the section that left the file is still stored, and the report names it
     arch = by_title(after, "> Architecture")
     assert "no longer in their source (1), still stored; retire them with:" in res.out
-    assert f"  #{arch['id']} Orders API - notes for Claude > Architecture: python {SCRIPT} update-memory " \
+    assert f"  #{arch['id']} Orders API - notes for Claude > Architecture: {clambake.script_cmd()} update-memory " \
            f"{arch['id']} --status deprecated" in res.out
 
 

@@ -67,6 +67,11 @@ def test_installed_command_runs_outside_the_checkout(venv, empty_db, tmp_path):
     assert res.returncode == 0 and "registered pkg-test-" in res.stdout, res.stdout + res.stderr
     res = run([exe, "status"], cwd=str(elsewhere), env=env)
     assert res.returncode == 0 and "pkg-test" in res.stdout, res.stdout + res.stderr
+    # the templates ship in the wheel too
+    res = run([exe, "import", "--template", "python-web-api", "--project", "pkg-test"], cwd=str(elsewhere), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run([exe, "recall", "--project", "pkg-test", "--json"], cwd=str(elsewhere), env=env)
+    assert res.returncode == 0 and len(json.loads(res.stdout)["memories"]) >= 5, res.stdout
     # the module is installed with its cached bytecode: the console script never compiles it
     site = run([str(venv / "python"), "-c", "import clambake, sys; print(clambake.__file__); "
                 "print(clambake.__cached__)"], env=env, cwd=str(elsewhere)).stdout.split()
