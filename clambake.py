@@ -48,7 +48,7 @@ class _LazyRe:
         return getattr(self._rx, attr)
 
 __version__ = "2.0.0"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -68,6 +68,13 @@ ENV_BRIEFING_MAX = "CLAMBAKE_BRIEFING_MAX"      # characters, default 6000
 ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool guard
 ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
 ENV_DASHBOARD_TOKEN = "CLAMBAKE_DASHBOARD_TOKEN"  # the dashboard's access token (else random off loopback)
+ENV_EMBED_URL = "CLAMBAKE_EMBED_URL"            # embedding provider; unset or "off": lexical recall only
+ENV_EMBED_PROVIDER = "CLAMBAKE_EMBED_PROVIDER"  # ollama | openai (default: openai when the URL has /v1)
+ENV_EMBED_MODEL = "CLAMBAKE_EMBED_MODEL"        # default nomic-embed-text
+ENV_EMBED_KEY = "CLAMBAKE_EMBED_API_KEY"        # bearer token, never printed
+ENV_EMBED_DIMS = "CLAMBAKE_EMBED_DIMS"          # ask the provider for this many dimensions (optional)
+ENV_EMBED_TIMEOUT = "CLAMBAKE_EMBED_TIMEOUT"    # remember / embed: default 3s per request
+ENV_EMBED_BUDGET = "CLAMBAKE_EMBED_BUDGET"      # recall waits this long for the query's vector: 300ms
 
 # enums
 INSTANCE_STATUSES = ("active", "idle", "busy", "shutting_down")
@@ -169,6 +176,25 @@ def norm_resource(name):
     return " ".join(text.split()).lower()
 
 
+_PORT_RES = _LazyRe(r"^(?:port\s*[:= ]?\s*|:)?(\d{1,5})(?:/(?:tcp|udp))?$")
+
+
+def canon_resource(name):
+    """A resource's stored form: norm_resource() first, then one spelling per port: `8080`, `:8080`,
+    `port 8080`, `port=8080` and `port:8080/tcp` are all the claim `port:8080`; and one per path:
+    `./config\\app.yml` is `config/app.yml` (backslashes as '/', `.` and `..` resolved, a directory's
+    trailing '/' kept)."""
+    import posixpath
+    text = norm_resource(name)
+    m = _PORT_RES.match(text)
+    if m and 0 < int(m.group(1)) < 65536:
+        return f"port:{int(m.group(1))}"
+    if ("/" in text or "\\" in text) and "://" not in text and text.strip("./\\"):
+        path = text.replace("\\", "/")
+        text = posixpath.normpath(path) + ("/" if path.endswith("/") else "")     # keeps a UNC //server
+    return text
+
+
 _UNSAFE = _LazyRe("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _UNSAFE_LINE = _LazyRe("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -222,7 +248,7 @@ def read_stdin_text(what, limit):
 
 
 def read_text_arg(value, what, limit):
-    """Text argument; '-' reads standard input.  Checks size and NUL bytes."""
+    """Text argument; '-' reads standard input (UTF-8).  Checks size and NUL bytes."""
     if value == "-":
         value = read_stdin_text(what, limit)
     if value is None:
@@ -302,6 +328,21 @@ def ancestors(path):
         d = parent
 
 
+_WIN_PATH = _LazyRe(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
+
+
+def fold_paths(*paths):
+    """Compare these paths case-insensitively?  On Windows, or when one is Windows-style (drive, UNC)."""
+    return os.name == "nt" or any(_WIN_PATH.match(p or "") for p in paths)
+
+
+def same_dir(a, b):
+    """Are two directory paths the same (case-insensitively where fold_paths says so)?"""
+    if a is None or b is None:
+        return a is b
+    return a.lower() == b.lower() if fold_paths(a, b) else a == b
+
+
 def real_dir(path):
     return os.path.normpath(os.path.realpath(os.path.expanduser(path)))
 
@@ -312,8 +353,14 @@ def emit(text=""):
     sys.stdout.write(term_safe(text, multiline=True) + "\n")
 
 
+def json_value(value):
+    """JSON for values json does not know: timestamps in ISO 8601 (2026-12-01T19:12:37.123+00:00)."""
+    iso = getattr(value, "isoformat", None)
+    return iso() if iso else str(value)
+
+
 def emit_json(obj):
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=True, separators=(",", ":")) + "\n")
+    sys.stdout.write(json.dumps(obj, default=json_value, ensure_ascii=True, separators=(",", ":")) + "\n")
 
 
 def hostname():
@@ -701,15 +748,17 @@ def whoami(args, required=True):
     rows = q(f"SELECT {INSTANCE_COLS}, (i.session_key IS NOT DISTINCT FROM %(sk)s AND %(sk)s IS NOT NULL) AS by_key "
              "FROM clambake.instances i "
              "WHERE (%(sk)s::text IS NOT NULL AND i.session_key = %(sk)s) "
-             "   OR (i.host = %(host)s AND i.working_dir = ANY(%(dirs)s) "
+             "   OR (i.host = %(host)s AND (i.working_dir = ANY(%(dirs)s) "
+             "       OR (%(fold)s AND lower(i.working_dir) = ANY(%(ldirs)s))) "
              "       AND (i.session_key IS NULL OR i.session_key = %(sk)s) "
              f"       AND {LIVE_I}) "
              "ORDER BY by_key DESC, length(i.working_dir) DESC, i.last_heartbeat DESC LIMIT 5",
-             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window()})
+             {"sk": session, "host": hostname(), "dirs": dirs, "live": live_window(),
+              "fold": fold_paths(cwd or ""), "ldirs": [d.lower() for d in dirs]})
     if rows:
         me = rows[0]
         if not me["by_key"]:
-            same = [r for r in rows if r["working_dir"] == me["working_dir"] and not r["by_key"]]
+            same = [r for r in rows if same_dir(r["working_dir"], me["working_dir"]) and not r["by_key"]]
             if len(same) > 1:
                 note(f"note: {len(same)} live instances registered in {me['working_dir']}; acting as "
                      f"{me['instance_id']} (pass --as ID or set {ENV_INSTANCE} to choose)")
@@ -906,6 +955,24 @@ OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target,
                      "     WHERE c.message_id = m.id AND c.expires_at > now()))")
 
 
+def note_near_claims(resource, live):
+    """A stderr note about held resources whose name nearly matches `resource` (docker-compose.yaml
+    for docker-compose.yml, postgress for postgres): probably the same thing, spelled differently."""
+    import difflib
+    if resource.startswith("port:"):
+        return
+    kind = resource_kind(resource)[0]
+    for c in q(CLAIMS_SQL + " AND c.resource <> %(r)s AND c.resource NOT LIKE 'port:%%' ORDER BY c.claimed_at",
+               {"r": resource, "live": live}):
+        held_kind = resource_kind(c["resource"])[0]
+        who = f"is held by {c['instance_id']} ({one_line(c['project'], 60)}) {ago(c['age'])}"
+        if kind in ("file", "glob") and held_kind in ("file", "glob") and path_hits(resource, c["resource"],
+                                                                                   held_kind):
+            note(f"note: {one_line(c['resource'], 100)}, which covers {one_line(resource, 100)}, {who}")
+        elif difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
+            note(f"note: {one_line(c['resource'], 100)} (nearly the same name) {who}; did you mean it?")
+
+
 def claim_line(c):
     return (f"{c['resource']}: held by {c['instance_id']} ({c['project']}) {ago(c['age'])}, "
             f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
@@ -1059,7 +1126,7 @@ def cmd_send(args):
     mtype = check_choice(args.type, MESSAGE_TYPES, "message type")
     subject = check_text(args.subject, "subject", MAX_SUBJECT, required=True)
     body = read_text_arg(args.body, "body", MAX_BODY)
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     if resource is not None:
         check_text(resource, "resource", MAX_NAME, required=True)
         if mtype not in ("blocker", "done"):
@@ -1113,6 +1180,8 @@ def cmd_send(args):
         else:
             log_action(iid, project, "blocker" if mtype == "blocker" else "send",
                        f"#{mid} {mtype} to {target}: {subject}")
+    if mtype == "blocker" and resource:
+        note_near_claims(resource, live_window())
     if args.json:
         emit_json({"id": mid, "to": target, "target_kind": kind, "type": mtype, "resource": resource,
                    "claimed": bool(mtype == "blocker" and resource), "released": released,
@@ -1358,10 +1427,12 @@ def message_receipts(m):
 
 
 def cmd_check(args):
-    resource = norm_resource(args.resource)
+    resource = canon_resource(args.resource)
     check_text(resource, "resource", MAX_NAME, required=True)
     me = whoami(args, required=False)
     held = q(CLAIMS_SQL + " AND c.resource = %(r)s", {"r": resource, "live": live_window()}, one=True)
+    if held is None:
+        note_near_claims(resource, live_window())
     mine = bool(held and me and held["instance_id"] == me["instance_id"])
     if args.json:
         emit_json({"resource": resource, "free": held is None or mine, "held_by_me": mine,
@@ -1383,7 +1454,7 @@ def cmd_wait(args):
     whatever the database does: every statement is capped at the time left, a lock wait included."""
     timeout = parse_duration(args.timeout, "--timeout") if args.timeout else 110.0
     poll = parse_duration(args.poll, "--poll") if args.poll else 5.0
-    resource = norm_resource(args.resource) if args.resource else None
+    resource = canon_resource(args.resource) if args.resource else None
     deadline = time.monotonic() + timeout
 
     def timed_out():
@@ -1446,6 +1517,261 @@ def wait_loop(args, resource, deadline, poll, timed_out):
                 conn.poll()
         # (a notification may have arrived while the query above ran, after its snapshot: look again)
         conn.notifies.clear()
+
+
+# --------------------------------------------------------------------------
+# embeddings (semantic recall where pgvector and a provider are available)
+# --------------------------------------------------------------------------
+
+DEFAULT_EMBED_MODEL = "nomic-embed-text"
+EMBED_MAX_CHARS = 8000       # text sent per memory (title, tags, content)
+EMBED_MAX_DIMS = 2000        # pgvector's HNSW index takes vectors up to this size
+EMBED_BATCH = 32
+
+
+class EmbedError(Exception):
+    """The provider did not give usable vectors (message is safe to print: no key, no password)."""
+
+
+def env_seconds(name, default):
+    """A duration from the environment that may also be given in ms ("300ms")."""
+    raw = (os.environ.get(name) or "").strip()
+    if raw.lower().endswith("ms") and raw[:-2].strip().replace(".", "", 1).isdigit():
+        return float(raw[:-2]) / 1000.0
+    return env_duration(name, default)
+
+
+def embed_config():
+    """The configured provider: {"kind", "url", "shown", "model", "key", "dims"}, or None."""
+    url = (os.environ.get(ENV_EMBED_URL) or "").strip()
+    if not url or url.lower() in ("off", "none", "0"):
+        return None
+    from urllib.parse import urlsplit, urlunsplit
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClambakeError(f"{ENV_EMBED_URL} must be an http(s) URL such as http://localhost:11434", USAGE)
+    shown = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""), parts.path, "", ""))
+    kind = (os.environ.get(ENV_EMBED_PROVIDER) or "").strip().lower()
+    if not kind:
+        kind = "openai" if re.search(r"/v1(/|$)", parts.path) else "ollama"
+    if kind not in ("ollama", "openai"):
+        raise ClambakeError(f"{ENV_EMBED_PROVIDER} must be ollama or openai, not {kind!r}", USAGE)
+    path = parts.path.rstrip("/")
+    if kind == "ollama" and not path.endswith("/api/embed"):
+        path += "/api/embed"
+    elif kind == "openai" and not path.endswith("/embeddings"):
+        path += "/embeddings" if path.endswith("/v1") else "/v1/embeddings"
+    dims = (os.environ.get(ENV_EMBED_DIMS) or "").strip()
+    if dims and not (dims.isdigit() and 0 < int(dims) <= EMBED_MAX_DIMS):
+        raise ClambakeError(f"{ENV_EMBED_DIMS} must be a number from 1 to {EMBED_MAX_DIMS}", USAGE)
+    return {"kind": kind, "url": urlunsplit((parts.scheme, parts.netloc, path, parts.query, "")),
+            "shown": shown, "model": (os.environ.get(ENV_EMBED_MODEL) or "").strip() or DEFAULT_EMBED_MODEL,
+            "key": (os.environ.get(ENV_EMBED_KEY) or "").strip(), "dims": int(dims) if dims else None}
+
+
+def embed_texts(cfg, texts, timeout, purpose="document"):
+    """Vectors for texts from the provider (Ollama /api/embed or OpenAI-style /v1/embeddings)."""
+    import urllib.error
+    import urllib.request
+    if "nomic-embed" in cfg["model"]:     # nomic's models are trained with these task prefixes
+        texts = [("search_query: " if purpose == "query" else "search_document: ") + t for t in texts]
+    body = {"model": cfg["model"], "input": texts}
+    if cfg["dims"]:
+        body["dimensions"] = cfg["dims"]
+    headers = {"Content-Type": "application/json", "User-Agent": f"clambake/{__version__}"}
+    if cfg["key"]:
+        headers["Authorization"] = "Bearer " + cfg["key"]
+    req = urllib.request.Request(cfg["url"], data=json.dumps(body).encode("utf-8"), headers=headers,
+                                 method="POST")
+    where = f"embedding provider {cfg['shown']}"
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            data = json.loads(resp.read(256 * 1024 * 1024))
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read(2000) or b"{}")
+            detail = detail.get("error") if isinstance(detail, dict) else None
+            if isinstance(detail, dict):
+                detail = detail.get("message")
+        except (ValueError, OSError):
+            detail = None
+        detail = one_line(str(detail), 120).replace(cfg["key"], "***") if detail and cfg["key"] else \
+            (one_line(str(detail), 120) if detail else e.reason)
+        raise EmbedError(f"{where} answered HTTP {e.code} ({detail})") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        reason = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else \
+            (getattr(reason, "strerror", None) or str(reason))
+        raise EmbedError(f"{where} unreachable ({reason})") from None
+    except ValueError:
+        raise EmbedError(f"{where} did not answer JSON") from None
+    try:
+        if cfg["kind"] == "ollama":
+            vectors = data["embeddings"]
+        else:
+            vectors = [d["embedding"] for d in sorted(data["data"], key=lambda d: d.get("index", 0))]
+        vectors = [[float(x) for x in v] for v in vectors]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise EmbedError(f"{where} answered without embeddings (is {cfg['model']!r} an embedding model?)") from None
+    if len(vectors) != len(texts) or not vectors[0] or any(len(v) != len(vectors[0]) for v in vectors):
+        raise EmbedError(f"{where} answered {len(vectors)} vectors of mixed or zero size for {len(texts)} texts")
+    if len(vectors[0]) > EMBED_MAX_DIMS:
+        raise EmbedError(f"model {cfg['model']} gives {len(vectors[0])} dimensions; the index takes at most "
+                         f"{EMBED_MAX_DIMS} (set {ENV_EMBED_DIMS} if the provider can shorten them)")
+    return vectors
+
+
+def vector_literal(v):
+    return "[" + ",".join(f"{x:.7g}" for x in v) + "]"
+
+
+def vector_state():
+    """pgvector in this database: {"nsp", "newer" (0.8+), "dims", "model"}, or None without it."""
+    row = q("SELECT (SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "        WHERE e.extname = 'vector') AS nsp, "
+            "  (SELECT string_to_array(extversion, '.')::int[] >= '{0,8}' FROM pg_extension "
+            "    WHERE extname = 'vector') AS newer, "
+            "  (SELECT a.atttypmod FROM pg_attribute a JOIN pg_type y ON y.oid = a.atttypid "
+            "    WHERE a.attrelid = 'clambake.project_memory'::regclass AND a.attname = 'embedding' "
+            "    AND NOT a.attisdropped AND y.typname = 'vector') AS dims, "
+            "  (SELECT value FROM clambake.meta WHERE key = 'embedding_model') AS model", one=True)
+    return row if row["nsp"] and row["dims"] else None
+
+
+def memory_embed_text(title, tags, content):
+    return "\n".join(x for x in (title, " ".join(tags or []), content or "") if x)[:EMBED_MAX_CHARS]
+
+
+def store_embeddings(cfg, items, timeout):
+    """Embed [(scope, id, updated_at, text)] and store the vectors (rows changed meanwhile are left
+    queued).  The first vectors of a model fix the recorded model and the column's dimension.
+    -> number stored.  Raises EmbedError."""
+    state = vector_state()
+    if state is None or not items:
+        return 0
+    vectors = embed_texts(cfg, [it[3] for it in items], timeout)
+    dims = len(vectors[0])
+    with transaction():
+        q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+        state = vector_state()
+        if state["model"] not in (None, cfg["model"]):
+            raise EmbedError(f"the stored embeddings are from model {state['model']}, {ENV_EMBED_MODEL} is "
+                             f"{cfg['model']}; run: {script_cmd()} embed --reindex")
+        if state["dims"] != dims:
+            if state["model"] is not None and q("SELECT EXISTS (SELECT 1 FROM clambake.project_memory WHERE "
+                                                "embedding IS NOT NULL UNION ALL SELECT 1 FROM "
+                                                "clambake.global_memory WHERE embedding IS NOT NULL) AS e",
+                                                one=True)["e"]:
+                raise EmbedError(f"model {cfg['model']} now gives {dims} dimensions, the stored ones have "
+                                 f"{state['dims']}; run: {script_cmd()} embed --reindex")
+            for table in ("project_memory", "global_memory"):     # no vector stored yet: resize the column
+                q(f"ALTER TABLE clambake.{table} ALTER COLUMN embedding TYPE {state['nsp']}.vector({dims}) "
+                  f"USING NULL")
+        if state["model"] is None or state["dims"] != dims:
+            q("INSERT INTO clambake.meta (key, value) VALUES ('embedding_model', %s), ('embedding_dims', %s) "
+              "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()", (cfg["model"], str(dims)))
+        stored = 0
+        for (scope, mid, updated_at, _), v in zip(items, vectors):
+            table = "clambake.global_memory" if scope == "global" else "clambake.project_memory"
+            row = q(f"UPDATE {table} SET embedding = %s::{state['nsp']}.vector WHERE id = %s AND updated_at = %s "
+                    f"RETURNING id", (vector_literal(v), mid, updated_at), one=True)
+            stored += row is not None
+    return stored
+
+
+def embed_now(scope, mid):
+    """After remember / update-memory: embed one memory within the short timeout.  Never fails the
+    write: a provider that is down leaves it queued, with a note."""
+    cfg = embed_config()
+    if cfg is None:
+        return None
+    try:
+        r = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content FROM {MEMORY_VIEW} "
+              f"WHERE mem.id = %s AND mem.scope = %s", (mid, scope), one=True)
+        if not r or vector_state() is None:
+            return None
+        return store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                       memory_embed_text(r["title"], r["tags"], r["content"]))],
+                                env_seconds(ENV_EMBED_TIMEOUT, 3.0)) == 1
+    except EmbedError as e:
+        note(f"note: #{mid} not embedded yet ({e}); {script_cmd()} embed does it later")
+        return False
+
+
+class QueryVector:
+    """The query's vector, fetched in a thread while the lexical ranking runs (recall's budget)."""
+
+    def __init__(self, cfg, state, query, vector=None):
+        import threading
+        self.cfg, self.state, self.vector, self.error = cfg, state, vector, None
+        self.budget = env_seconds(ENV_EMBED_BUDGET, 0.3)
+        self.deadline = time.monotonic() + self.budget
+        self.thread = None
+        if vector is None:
+            self.thread = threading.Thread(target=self._run, args=(query,), daemon=True)
+            self.thread.start()
+
+    def _run(self, query):
+        try:
+            self.vector = embed_texts(self.cfg, [query], self.budget + 0.05, "query")[0]
+        except EmbedError as e:
+            self.error = str(e)
+        except Exception as e:          # never let the thread's failure reach the command
+            self.error = f"embedding failed ({type(e).__name__})"
+
+    def result(self):
+        """-> (vector or None, note or None)."""
+        if self.thread is None:             # given by the caller
+            return (self.vector, None) if len(self.vector) == self.state["dims"] else \
+                (None, f"semantic search skipped: the vector has {len(self.vector)} dimensions, the stored "
+                       f"embeddings {self.state['dims']}")
+        self.thread.join(max(0.0, self.deadline - time.monotonic()))
+        skipped = "semantic search skipped: "
+        if self.thread.is_alive():
+            return None, (f"{skipped}the embedding provider did not answer within {round(self.budget * 1000)} ms"
+                          f"; lexical ranking only")
+        if self.error:
+            return None, f"{skipped}{self.error}; lexical ranking only"
+        if self.state["model"] not in (None, self.cfg["model"]):
+            return None, (f"{skipped}the stored embeddings are from {self.state['model']}, {ENV_EMBED_MODEL} is "
+                          f"{self.cfg['model']}; run: {script_cmd()} embed --reindex")
+        if len(self.vector) != self.state["dims"]:
+            return None, None if self.state["model"] is None else \
+                (f"{skipped}{self.cfg['model']} gives {len(self.vector)} dimensions, the stored embeddings "
+                 f"{self.state['dims']}; run: {script_cmd()} embed --reindex")
+        return self.vector, None
+
+
+def start_query_embedding(query, vector=None):
+    """A QueryVector when semantic recall is possible (provider configured, or the query's vector
+    given; pgvector installed)."""
+    cfg = embed_config() if vector is None else None
+    if cfg is None and vector is None:
+        return None
+    state = vector_state()
+    return QueryVector(cfg, state, query, vector) if state else None
+
+
+def memory_vec_view():
+    """MEMORY_VIEW with the embedding column (pgvector only)."""
+    return MEMORY_VIEW.replace(" search_tsv", " search_tsv, embedding")
+
+
+def vector_ranking(qv, base, p, depth):
+    """-> ([(id, scope, cosine distance)] nearest first, note or None)."""
+    vector, why = qv.result()
+    if vector is None:
+        return [], why
+    nsp = qv.state["nsp"]
+    with transaction():
+        if qv.state["newer"]:       # pgvector 0.8+: keep scanning the HNSW index until enough rows pass the filters
+            q("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+              "set_config('hnsw.ef_search', %s, true)", (str(max(40, 2 * depth)),))
+        rows = q(f"SELECT id, scope, dist FROM (SELECT mem.id, mem.scope, mem.embedding OPERATOR({nsp}.<=>) "
+                 f"%(qv)s::{nsp}.vector AS dist FROM {memory_vec_view()} WHERE {base} AND mem.embedding IS NOT NULL "
+                 f"ORDER BY dist LIMIT %(depth)s) s ORDER BY dist, id DESC",
+                 dict(p, qv=vector_literal(vector), depth=depth))
+    return [(r["id"], r["scope"], r["dist"]) for r in rows], None
 
 
 # --------------------------------------------------------------------------
@@ -1622,8 +1948,10 @@ def cmd_remember(args):
               f"WHERE id = ANY(%s)", (row["id"], supersedes))
         log_action(by, project, "remember", f"#{row['id']} {mtype}: {title}"
                    + (f" (supersedes {', '.join(f'#{i}' for i in supersedes)})" if supersedes else ""))
+    embedded = embed_now(scope, row["id"])
     if args.json:
         emit_json({"id": row["id"], "scope": scope, "project": project, "type": mtype, "supersedes": supersedes,
+                   "embedded": embedded,
                    "near_duplicates": [{"id": n["id"], "title": n["title"]} for n in near]})
         return OK
     emit(f"stored #{row['id']} {mtype} in {'global' if scope == 'global' else project}"
@@ -1679,40 +2007,232 @@ RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.
                "extract(epoch FROM now() - mem.updated_at)::float AS age")
 RECENCY = "(1.0 + 0.25 / (1.0 + extract(epoch FROM now() - mem.updated_at) / 2592000.0))"
 FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(query, title) at least this
+# Lexical ranking (README "How recall ranks"): a memory scores, for each query word, idf(word) x
+# ts_rank of that word with the field weights below (best field first, repeats add a little), summed,
+# times the share of the query's words it contains; a corrected word counts at CORRECTED_FACTOR.
+FIELD_WEIGHTS = "{0.1, 0.35, 0.6, 1.0}"     # ts_rank order D, C (content), B (tags), A (title)
+CORRECT_MAX_DIST = 2         # typo correction: at most this many edits (1 for words of 5 letters or fewer)
+CORRECTED_FACTOR = (1.0, 0.8, 0.6)          # weight of a corrected word by edit distance 0, 1, 2
+COMMON_SHARE = 0.1           # words in more than this share of memories do not select candidates ...
+COMMON_MIN = 500             # ... once they are in more than this many
+MAX_QUERY_WORDS = 12         # words beyond these are ignored
+PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
+PART_FACTOR = 0.8            # an unknown word that is part of a path or file name matches it at this weight
+VECTOR_WEIGHT = 0.5          # hybrid recall: weight of the vector ranking next to the lexical one (1)
+FUSE_DEPTH = 20              # entries taken from each ranking before fusing
+_SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 
 
 def like_escape(s):
     return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def search_memories(where, p, query, limit):
-    """Full text (AND, then OR) -> trigram -> substring.  Returns (rows, total, method)."""
+def parse_search(text):
+    """-> (phrases, excluded words, free text).  "quoted words" are phrases (required); -word (three or
+    more letters) excludes; a flag such as -v or --force and the word "or" are plain words; "how
+    long/often/many/much" ask for a measure, so those second words are not searched for."""
+    phrases, excluded, words = [], [], []
+    for m in _SEARCH_TOKEN.finditer(text):
+        if m.group(1) is not None:
+            if m.group(1).strip():
+                phrases.append(m.group(1).strip())
+            continue
+        tok = m.group(2)
+        if re.fullmatch(r"-[^\W\d_][\w'.]{2,}", tok):
+            excluded.append(tok[1:])
+        elif tok.lower() == "or" or (words and words[-1].lower() == "how"
+                                     and tok.lower().strip("?,.") in ("long", "often", "many", "much")):
+            continue
+        else:
+            words.append(tok.lstrip("-"))
+    return phrases, excluded, " ".join(words + phrases)
+
+
+def tsq_lexeme(lexeme):
+    """A one-lexeme tsquery literal (quoted: lexemes may hold any character)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def edit_distance(a, b, most):
+    """Optimal-string-alignment distance (a transposition is one edit), or most + 1 when larger."""
+    if abs(len(a) - len(b)) > most:
+        return most + 1
+    prev2, prev = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return min(prev[-1], most + 1)
+
+
+def corrections_for(lexeme, ndoc, candidates):
+    """The vocabulary word an unknown (or nearly unknown) query word may stand for: within the edit
+    distance, same first letter; fewest edits, then closest in length, then most trigrams shared, then
+    most frequent.
+    -> [(word, ndoc, factor)] (empty when none is close enough)."""
+    most = 1 if len(lexeme) <= 5 else CORRECT_MAX_DIST
+    found = []
+    for word, nd, sim in candidates:
+        if word == lexeme or word[:1] != lexeme[:1] or nd <= ndoc:
+            continue
+        d = edit_distance(lexeme, word, most)
+        if d <= most:
+            found.append((d, abs(len(word) - len(lexeme)), -sim, -nd, word))
+    found.sort()
+    return [(word, -nd, CORRECTED_FACTOR[d]) for d, _, _, nd, word in found[:1]]
+
+
+def query_terms(free):
+    """The query's words as lexemes with their document frequency and, for unknown or one-memory words,
+    the vocabulary words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts"}])."""
+    rows = q("WITH lx AS (SELECT u.lexeme, u.positions[1] AS pos FROM unnest(to_tsvector('english', %(t)s)) u "
+             "  ORDER BY u.positions[1] LIMIT %(most)s), "
+             "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
+             "  LEFT JOIN clambake.memory_words w ON w.word = lx.lexeme) "
+             "SELECT st.lexeme, st.ndoc, (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1) AS n, "
+             "  CASE WHEN length(st.lexeme) >= 3 AND st.lexeme ~ '^[a-z]+$' THEN (SELECT least(coalesce(sum(w.ndoc), 0), "
+             "   (SELECT ndoc FROM clambake.memory_words ORDER BY word LIMIT 1)) FROM clambake.memory_words w "
+             "   WHERE w.word > st.lexeme AND w.word < st.lexeme || chr(1114111) AND w.ndoc > 0) END AS nprefix, "
+             "  CASE WHEN st.ndoc <= 1 AND length(st.lexeme) >= 4 AND st.lexeme !~ '[0-9]' THEN "
+             "  (SELECT json_agg(json_build_array(s.word, s.ndoc, s.sim)) "
+             "   FROM clambake.similar_words(st.lexeme, 8) s) END AS alts, "
+             # a path, file or host name is one lexeme (/bin/bash, docker-compose.yml): an unknown word
+             # may be a part of one
+             "  CASE WHEN st.ndoc = 0 AND st.lexeme ~ '^[a-z]{3,}$' THEN (SELECT json_agg(json_build_array("
+             "   c.word, c.ndoc, 1.0)) FROM (SELECT w.word, w.ndoc FROM clambake.memory_words w WHERE w.ndoc > 0 "
+             "   AND w.word ~ ('(^|[^a-z0-9])' || st.lexeme || '($|[^a-z0-9])') ORDER BY w.ndoc DESC LIMIT 2) c) "
+             "  END AS parts "
+             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
+    n = (rows[0]["n"] if rows else 0) or 0
+    return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
+                "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or []) +
+                [(w, nd, PART_FACTOR) for w, nd, _ in r["parts"] or []]} for r in rows]
+
+
+def idf(ndoc, n):
+    import math
+    return math.log(1.0 + (n - ndoc + 0.5) / (ndoc + 0.5))
+
+
+class SearchResult(tuple):
+    """(rows, total, method) -- unpacks as a 3-tuple -- with .corrections ({typed: [used...]}) and .note
+    (one line saying why semantic search was skipped, or None)."""
+
+    def __new__(cls, rows, total, method, corrections=None, note=None):
+        self = super().__new__(cls, (rows, total, method))
+        self.corrections = corrections or {}
+        self.note = note
+        return self
+
+
+def lexical_ranking(base, p, query, depth):
+    """-> (ranked [(id, scope, score)], total, corrections) for the rare-word-weighted full-text search;
+    None when the query has no searchable word."""
+    phrases, excluded, free = parse_search(query)
+    n, terms = query_terms(free)
+    groups, corrections = [], {}
+    for t in terms:
+        alts = [(t["lexeme"], t["ndoc"], 1.0)]
+        if t["nprefix"]:            # longer words it begins: env -> environ, config -> configur
+            alts.append((t["lexeme"], t["nprefix"], PREFIX_FACTOR))
+        if t["alts"]:
+            # the typed word stays in the query: harmless when unknown, right when it is a rare real word
+            alts += t["alts"]
+            if not t["ndoc"]:
+                corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
+        if any(nd for _, nd, _ in alts):
+            groups.append(alts)
+    if not groups and not phrases and not excluded:
+        return None
+    n = max(n, 1)
+    params = dict(p, lim=depth, fw=FIELD_WEIGHTS)
+    group_scores, cand, common_cand, common_groups = [], [], [], []
+    for g, alts in enumerate(groups):
+        best = []
+        common = all(nd > max(COMMON_MIN, COMMON_SHARE * n) for _, nd, _ in alts)
+        group_q = []
+        for a, (lex, nd, factor) in enumerate(alts):
+            if not nd:
+                continue            # in no memory: matches nothing
+            key = f"g{g}a{a}"
+            params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT else "")
+            group_q.append(f"%({key})s::tsquery")
+            best.append(f"{idf(nd, n) * factor * 1.6449:.6f} * ts_rank(%(fw)s, mem.search_tsv, %({key})s::tsquery, 0)")
+        group_scores.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
+        (common_cand if common else cand).extend(group_q)
+        if common:
+            common_groups.append(group_q)
+    filters = []
+    for i, ph in enumerate(phrases):
+        params[f"ph{i}"] = ph
+        filters.append(f"mem.search_tsv @@ phraseto_tsquery('english', %(ph{i})s)")
+    for i, word in enumerate(excluded):
+        params[f"ex{i}"] = word
+        filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
+    if cand:            # entries with at least one of the words that are not common
+        filters.append("mem.search_tsv @@ (" + " || ".join(cand) + ")")
+    elif common_cand:   # only common words: entries with all of them when there are enough of those
+        any_q = "(" + " || ".join(common_cand) + ")"
+        all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
+        filters.append(f"mem.search_tsv @@ (SELECT CASE WHEN count(*) >= %(lim)s THEN {all_q} ELSE {any_q} END "
+                       f"FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
+                       f"LIMIT %(lim)s) enough)")
+    cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
+    total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "1"    # no word: newest first
+    # the share of the query's words a memory contains multiplies its score (a memory with every
+    # word beats one with the rarest word alone); words next to each other as typed count a little more
+    coverage = " + ".join(f"(s{g} > 0)::int" for g in range(len(group_scores))) or "1"
+    whole = " || ".join(cand + common_cand)
+    rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {max(len(group_scores), 1)} * recency "
+             f"  + 0.5 * prox AS score, count(*) OVER () AS total "
+             f"FROM (SELECT mem.id, mem.scope, {cols}, {RECENCY} AS recency, "
+             f"  {f'ts_rank_cd(mem.search_tsv, {whole}, 1)' if whole else '0'} AS prox "
+             f"  FROM {MEMORY_VIEW} WHERE {base} AND {' AND '.join(filters)} OFFSET 0) s "
+             f"ORDER BY score DESC, id DESC LIMIT %(lim)s", params)
+    return [(r["id"], r["scope"], r["score"]) for r in rows], (rows[0]["total"] if rows else 0), corrections
+
+
+def fetch_ranked(ranked, extra=None):
+    """Full rows for [(id, scope, score)], in that order."""
+    if not ranked:
+        return []
+    rows = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} JOIN unnest(%s::int[], %s::text[]) AS k(id, scope) "
+             f"ON mem.id = k.id AND mem.scope = k.scope", ([r[0] for r in ranked], [r[1] for r in ranked]))
+    by = {(r["id"], r["scope"]): r for r in rows}
+    out = []
+    for i, (mid, scope, score) in enumerate(ranked):
+        r = by.get((mid, scope))
+        if r is not None:
+            r["score"] = score
+            out.append(r)
+    return out
+
+
+def search_memories(where, p, query, limit, semantic=True, vector=None):
+    """The one ranking of recall --search (the CLI and the dashboard call it).  Rare-word-weighted full
+    text with typo correction, fused with the vector ranking where embeddings are available (and
+    `semantic`; `vector`: the query's embedding when the caller has it already); trigram and substring
+    fallbacks when full text finds nothing.
+    Returns a SearchResult: rows, total, method ('fulltext', 'corrected', 'hybrid', 'semantic' (no word
+    matched: nearest by meaning), 'fuzzy', 'substring'), with .corrections and .note."""
     base = " AND ".join(where) or "TRUE"
+    vec = start_query_embedding(query, vector) if semantic else None
+    lex = lexical_ranking(base, p, query, max(limit, FUSE_DEPTH) if vec else limit)
+    ranked, total, corrections = lex if lex else ([], 0, {})
+    method = "corrected" if corrections else "fulltext"
+    note_line = None
+    if vec:
+        vranked, note_line = vector_ranking(vec, base, p, FUSE_DEPTH)
+        if vranked:
+            method = "hybrid" if ranked else "semantic"
+            ranked = fuse_rankings(ranked, vranked)
+            total = max(total, len(ranked))
+    if ranked:
+        return SearchResult(fetch_ranked(ranked[:limit]), total, method, corrections, note_line)
     p = dict(p, q=query, lim=limit, like="%" + like_escape(query) + "%")
-    negated = bool(re.search(r"(^|\s)-\S", query)) or " or " in f" {query.lower()} "
-    qor = "qa.q" if negated else "(replace(qa.q::text, ' & ', ' | '))::tsquery"
-    rows = q(f"WITH qa AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', %(q)s) AS q), "
-             # not materialized: the planner sees the query words (constants) and picks the index to suit
-             f"qs AS NOT MATERIALIZED (SELECT qa.q AS qand, "
-             f"  CASE WHEN qa.q::text = '' THEN qa.q ELSE {qor} END AS qor FROM qa), "
-             # entries with all the words come first; when there are enough of them to fill the page,
-             # the others are not shown and need no ranking (one of the costs at 100k memories)
-             f"enough AS (SELECT CASE WHEN (SELECT qand = qor FROM qs) THEN false ELSE (SELECT count(*) >= %(lim)s "
-             f"  FROM (SELECT 1 FROM {MEMORY_VIEW}, qs WHERE {base} AND mem.search_tsv @@ qs.qand "
-             f"  LIMIT %(lim)s) s) END AS e), "
-             # rank narrow rows (OFFSET 0 keeps the ranking below the window: no wide rows to buffer),
-             # then fetch the full columns of the few shown
-             f"hits AS (SELECT mem.id, mem.scope, (mem.search_tsv @@ qs.qand) AS all_terms, "
-             f"  CASE WHEN NOT enough.e OR mem.search_tsv @@ qs.qand "
-             f"  THEN ts_rank_cd(mem.search_tsv, qs.qor, 1) * {RECENCY} ELSE 0 END AS score "
-             f"  FROM {MEMORY_VIEW}, qs, enough WHERE {base} AND mem.search_tsv @@ qs.qor OFFSET 0), "
-             f"top AS (SELECT *, count(*) OVER () AS total FROM hits "
-             f"  ORDER BY all_terms DESC, score DESC, id DESC LIMIT %(lim)s) "
-             f"SELECT {RECALL_COLS}, top.all_terms, top.score, top.total FROM top "
-             f"JOIN {MEMORY_VIEW} ON mem.id = top.id AND mem.scope = top.scope "
-             f"ORDER BY top.all_terms DESC, top.score DESC, top.id DESC", p)
-    if rows:
-        return rows, rows[0]["total"], "fulltext"
     # pg_trgm's default word-similarity cut (0.6) misses two typos in one query ("dokcer compse" scores
     # 0.44 against "docker compose"); this fallback only runs when full text found nothing, and ranks by
     # similarity, so a looser cut finds the entry without burying it.  (A placeholder without pg_trgm.)
@@ -1723,12 +2243,28 @@ def search_memories(where, p, query, limit):
                  f"ORDER BY greatest(clambake.fuzzy_sim(mem.title, %(q)s), "
                  f"clambake.fuzzy_word_sim(%(q)s, mem.title)) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
     if rows:
-        return rows, rows[0]["total"], "fuzzy"
+        return SearchResult(rows, rows[0]["total"], "fuzzy", corrections, note_line)
     rows = q(f"SELECT {RECALL_COLS}, count(*) OVER () AS total FROM {MEMORY_VIEW} WHERE {base} AND "
              f"(mem.title ILIKE %(like)s OR mem.content ILIKE %(like)s OR "
              f" clambake.tags_text(mem.tags) ILIKE %(like)s) "
              f"ORDER BY (mem.title ILIKE %(like)s) DESC, mem.updated_at DESC LIMIT %(lim)s", p)
-    return rows, (rows[0]["total"] if rows else 0), "substring"
+    return SearchResult(rows, (rows[0]["total"] if rows else 0), "substring", corrections, note_line)
+
+
+def fuse_rankings(lexical, vector):
+    """Score fusion of [(id, scope, lexical score)] and [(id, scope, cosine distance)]: each ranking's
+    scores are scaled to 0..1 over its own list (best 1, last 0; absent 0), then
+    fused = lexical + VECTOR_WEIGHT x vector.  -> [(id, scope, fused)] best first."""
+    fused = {}
+    for ranking, weight, sign in ((lexical, 1.0, 1.0), (vector, VECTOR_WEIGHT, -1.0)):
+        if not ranking:
+            continue
+        best, worst = sign * ranking[0][2], sign * ranking[-1][2]
+        for mid, scope, score in ranking:
+            scaled = (sign * score - worst) / (best - worst) if best > worst else 1.0
+            fused[(mid, scope)] = fused.get((mid, scope), 0.0) + weight * scaled
+    order = sorted(fused.items(), key=lambda kv: (-kv[1], -kv[0][0]))
+    return [(mid, scope, round(s, 6)) for (mid, scope), s in order]
 
 
 def memory_dict(r, full=True):
@@ -1794,20 +2330,21 @@ def find_memory(mid, scope=None):
     return rows[0]
 
 
-def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True):
+def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True, semantic=True):
     """Memories matching the filters (memory_filters): ranked by search_memories() when there are
     search words, else newest first (recall: the most useful kinds before the rest; the dashboard's
-    browsing pages by time alone, which the updated_at indexes serve).  -> (rows, total, method);
-    `offset` pages on, `total` is capped at 1000 without search."""
+    browsing pages by time alone, which the updated_at indexes serve).  -> a SearchResult (rows, total,
+    method); `offset` pages on, `total` is capped at 1000 without search."""
     if search and search.strip():
-        rows, total, method = search_memories(where, p, search.strip(), limit + offset)
-        return rows[offset:], total, method
+        found = search_memories(where, p, search.strip(), limit + offset, semantic=semantic)
+        rows, total, method = found
+        return SearchResult(rows[offset:], total, method, found.corrections, found.note)
     base = " AND ".join(where) or "TRUE"
     rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
              f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
              f"{MEMORY_TYPE_RANK + ', ' if useful_first else ''}mem.updated_at DESC, mem.id DESC "
              f"LIMIT %(lim)s OFFSET %(off)s", dict(p, lim=limit, off=offset))
-    return rows, (rows[0]["total"] if rows else 0), "recent"
+    return SearchResult(rows, (rows[0]["total"] if rows else 0), "recent")
 
 
 def cmd_recall(args):
@@ -1829,13 +2366,26 @@ def cmd_recall(args):
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
     where, p = memory_filters(args, me)
-    rows, total, method = recall_memories(where, p, search, args.limit)
+    found = recall_memories(where, p, search, args.limit, semantic=not args.lexical)
+    rows, total, method = found
+    found = found if search and search.strip() else None
     if args.json:
-        emit_json({"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]})
+        out = {"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]}
+        if found is not None:
+            out.update(corrections=found.corrections, note=found.note)
+        emit_json(out)
         return OK
+    if found is not None and found.note:
+        note("note: " + found.note)
+    if found is not None and found.corrections:
+        emit("(not in any memory, so similar words were searched: " + "; ".join(
+            f"{term_safe(typed)} -> {', '.join(term_safe(w) for w in used)}"
+            for typed, used in found.corrections.items()) + ")")
     if not rows:
         emit("no memories match" if search else "no memories")
         return OK
+    if method == "semantic":
+        emit("(no memory has these words; the nearest by meaning:)")
     multi = not (args.project or args.global_)
     for r in rows:
         emit(memory_full(r) + "\n" if args.full else memory_line(r, preview=args.preview, show_project=multi))
@@ -1890,10 +2440,93 @@ def cmd_update_memory(args):
                                   ("files", files), ("type", mtype)) if v is not None]
         log_action(me["instance_id"] if me else None, r["project"], "update",
                    f"#{mid} {', '.join(changed)}" + (f" -> {status}" if status else ""))
+    if title is not None or content is not None or tags is not None:
+        embed_now(r["scope"], mid)
     if args.json:
         emit_json({"id": mid, "scope": r["scope"], "updated": changed, "status": row["status"]})
     else:
         emit(f"updated #{mid} ({', '.join(changed)})")
+    return OK
+
+
+def embed_counts():
+    return q("SELECT count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded, "
+             "count(*) FILTER (WHERE embedding IS NULL) AS queued FROM "
+             "(SELECT embedding FROM clambake.project_memory UNION ALL "
+             " SELECT embedding FROM clambake.global_memory) e", one=True)
+
+
+def cmd_embed(args):
+    if args.batch < 1 or args.batch > 256:
+        raise ClambakeError("--batch must be between 1 and 256", USAGE)
+    cfg = embed_config()
+    state = vector_state()
+    if args.status:
+        counts = embed_counts() if state else {"embedded": 0, "queued": 0}
+        info = {"pgvector": state is not None, "provider": cfg["kind"] if cfg else None,
+                "url": cfg["shown"] if cfg else None, "model": cfg["model"] if cfg else None,
+                "stored_model": state["model"] if state else None, "dims": state["dims"] if state else None,
+                **counts}
+        if args.json:
+            emit_json(info)
+        elif state is None:
+            emit("pgvector is not installed in this database: recall is lexical only")
+        else:
+            emit(f"embeddings: {counts['embedded']} stored, {counts['queued']} queued; "
+                 f"model {state['model'] or '(none yet)'}, {state['dims']} dimensions")
+            emit(f"provider: {cfg['kind']} {cfg['shown']} model {cfg['model']}" if cfg else
+                 f"provider: none ({ENV_EMBED_URL} is not set): recall is lexical only")
+        return OK
+    if state is None:
+        raise ClambakeError("pgvector is not installed in this database, so memories cannot carry embeddings",
+                            REFUSED, hint=f"install pgvector on the server, then run: {script_cmd()} init")
+    if cfg is None:
+        raise ClambakeError(f"no embedding provider: set {ENV_EMBED_URL}", USAGE,
+                            hint=f"Ollama: {ENV_EMBED_URL}=http://localhost:11434  (model: {ENV_EMBED_MODEL}, "
+                                 f"default {DEFAULT_EMBED_MODEL})")
+    if args.reindex:
+        with transaction():
+            q("SELECT pg_advisory_xact_lock(hashtext('clambake.embedding_model'))")
+            for table in ("project_memory", "global_memory"):
+                q(f"UPDATE clambake.{table} SET embedding = NULL WHERE embedding IS NOT NULL")
+            q("DELETE FROM clambake.meta WHERE key = 'embedding_model'")
+    todo = embed_counts()["queued"]
+    timeout = env_seconds(ENV_EMBED_TIMEOUT, 3.0) * 10      # a batch may take a while on a CPU
+    done, failed_ids, last = 0, set(), None
+    tty = sys.stderr.isatty()
+    while True:
+        rows = q(f"SELECT mem.scope, mem.id, mem.updated_at, mem.title, mem.tags, mem.content "
+                 f"FROM {memory_vec_view()} "
+                 f"WHERE mem.embedding IS NULL AND NOT (mem.id = ANY(%s)) ORDER BY mem.id LIMIT %s",
+                 (list(failed_ids), args.batch))
+        if not rows:
+            break
+        try:
+            stored = store_embeddings(cfg, [(r["scope"], r["id"], r["updated_at"],
+                                             memory_embed_text(r["title"], r["tags"], r["content"]))
+                                            for r in rows], timeout)
+        except EmbedError as e:
+            left = embed_counts()["queued"]
+            raise ClambakeError(f"{e}; embedded {done} of {todo}, {left} still queued", REFUSED,
+                                hint=f"run {script_cmd()} embed again when the provider answers") from None
+        done += stored
+        if stored < len(rows):     # changed while being embedded: the next run takes them
+            failed_ids.update(r["id"] for r in rows)
+        pct = 100 * min(done, todo) // max(todo, 1)
+        if tty:
+            sys.stderr.write(f"\rembedding: {done}/{todo} ({pct}%)")
+        elif last is None or pct // 10 > last // 10:
+            sys.stderr.write(f"embedding: {done}/{todo} ({pct}%)\n")
+        last = pct
+    if tty and last is not None:
+        sys.stderr.write("\n")
+    counts = embed_counts()
+    if args.json:
+        emit_json({"embedded": done, "queued": counts["queued"], "model": cfg["model"],
+                   "dims": vector_state()["dims"]})
+    else:
+        emit(f"embedded {done} memories with {cfg['model']} ({vector_state()['dims']} dimensions); "
+             f"{counts['embedded']} stored, {counts['queued']} queued")
     return OK
 
 
@@ -3592,18 +4225,25 @@ HOOK_EVENTS = {
     # our subcommand: (Claude Code event, matcher or None, timeout seconds)
     "session-start": ("SessionStart", None, 10),
     "prompt": ("UserPromptSubmit", None, 5),
-    "pre-tool": ("PreToolUse", "Bash|Write|Edit|MultiEdit|NotebookEdit", 5),
+    "pre-tool": ("PreToolUse", "Bash|PowerShell|Monitor|Write|Edit|NotebookEdit", 5),
     "session-end": ("SessionEnd", None, 5),
 }
 HOOK_DEADLINE_S = 1.7          # a hook gives up (fail open) this long after it starts; with interpreter
                                # start-up the process ends within ~2 s even on a loaded machine
-FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")
 
 
 def hook_input():
-    """Claude Code's hook JSON from stdin ({} when absent or invalid)."""
+    """Claude Code's hook JSON from stdin, read whole (a big Write is judged too), as UTF-8 whatever the
+    console code page ({} when absent or invalid)."""
     try:
-        data = json.loads(sys.stdin.read(4 * 1024 * 1024) or "{}")
+        stream = getattr(sys.stdin, "buffer", None)
+        raw = stream.read() if stream is not None else sys.stdin.read()
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:          # a stray byte must not turn the whole input into {}
+                raw = raw.decode("utf-8", "replace")
+        data = json.loads(raw or "{}")
     except (ValueError, OSError):
         return {}
     return data if isinstance(data, dict) else {}
@@ -4058,64 +4698,761 @@ def hook_prompt(data, session, args):
         hook_output("UserPromptSubmit", "\n".join(lines))
 
 
-def shell_parts(command):
-    """Split a shell command line at ; & | && || and newlines outside quotes."""
-    parts, cur, quote, i = [], [], None, 0
-    while i < len(command):
-        ch = command[i]
-        if quote:
-            if ch == "\\" and quote == '"' and i + 1 < len(command):
-                cur.append(command[i:i + 2])
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\" and i + 1 < len(command):
-            cur.append(command[i:i + 2])
+# the guard's classification (PROTOCOL.md "Guard"): what a tool call may change.  A shell command is cut
+# into parts (; && || | & newlines, subshells, $(...), backticks, bash -c "...", sudo/env/... stripped)
+# and each part judged on its own by its program.
+
+GUARD_SHELL_TOOLS = {"Bash": "sh", "Monitor": "sh", "PowerShell": "ps"}     # tool -> dialect of "command"
+GUARD_FILE_TOOLS = ("Write", "Edit", "MultiEdit", "NotebookEdit")          # MultiEdit: older Claude Code
+
+# programs that only read or inspect (files, processes, the network): their arguments are data
+GUARD_READERS = frozenset("""
+cat tac less more most head tail grep egrep fgrep zgrep rg ag ack wc diff cmp comm file stat ls dir vdir tree du df
+find locate which whereis type man help info apropos echo printf true false test [ pwd whoami id date sleep cal
+md5sum sha1sum sha256sum sha512sum cksum b2sum base64 xxd hexdump od strings nl bat batcat view jq column cut sort
+uniq tr fold fmt paste join expand unexpand rev readlink realpath basename dirname printenv seq yes
+ps pgrep pidof top htop btop uptime free vmstat iostat lsof fuser ss netstat nc ncat netcat telnet ping traceroute
+curl wget http https nslookup dig host ip ifconfig nmap openssl journalctl dmesg last
+cd pushd popd export set unset alias unalias local declare typeset readonly shift return exit wait jobs read
+umask ulimit hash history trap shopt : psql mysql mongosh sqlite3 pg_isready pg_dump pg_dumpall mysqldump
+get-content gc select-string sls get-childitem gci get-item gi test-path resolve-path get-process gps
+get-service gsv get-nettcpconnection get-command gcm get-location gl write-output host write-host
+measure-object select-object where-object sort-object group-object format-table format-list ft fl out-host
+out-string out-null compare-object tasklist findstr where set-location sl
+""".split())
+# readers that write the file given to one of these options (curl -o FILE)
+GUARD_OUTPUT_OPTIONS = {"sort": ("-o", "--output"), "curl": ("-o", "--output"), "wget": ("-O", "--output-document"),
+                        "git": ("--output",)}
+# readers that turn into writers of their operands with an in-place option (sed -i)
+GUARD_INPLACE = {"sed": ("-i", "--in-place"), "perl": ("-i",), "ruby": ("-i",), "yq": ("-i", "--inplace"),
+                 "gawk": ("-i",), "awk": ("-i",), "prettier": ("--write", "-w"), "eslint": ("--fix",),
+                 "gofmt": ("-w",), "clang-format": ("-i",), "ruff": ("format", "--fix"), "sd": ()}
+# programs that change the paths they are given: "all" operands, or only the "last" (the destination)
+GUARD_WRITERS = {
+    **dict.fromkeys("rm rmdir unlink shred touch truncate chmod chown chgrp chattr setfacl mkdir tee mv patch "
+                    "black isort autopep8 rustfmt dos2unix unix2dos sponge "
+                    "vi vim nvim gvim nano pico micro emacs emacsclient ed ex joe kate gedit code "
+                    "code-insiders codium cursor subl notepad notepad++ write wordpad "
+                    "tee-object remove-item ri del erase rd set-content add-content ac clear-content clc out-file "
+                    "new-item ni md move-item mi move rename-item rni ren set-item si clear-item cli".split(),
+                    "all"),
+    **dict.fromkeys("cp ln install rsync scp copy-item cpi copy xcopy robocopy".split(), "last"),
+    "dd": "of",
+}
+# options of writers that take a value (the value is no operand)
+GUARD_VALUE_OPTIONS = {"sed": ("-e", "-f", "--expression", "--file"), "perl": ("-e", "-E", "-M", "-I"),
+                       "truncate": ("-s", "--size", "-r", "--reference"), "install": ("-m", "-o", "-g", "--mode"),
+                       "rsync": ("-e", "--rsh", "--exclude", "--include", "--filter"), "chmod": ("--reference",),
+                       "chown": ("--reference",), "tee": (), "mkdir": ("-m", "--mode"),
+                       "sudo": ("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T"),
+                       "env": ("-u", "--unset", "-C", "--chdir", "-S"), "nice": ("-n",), "ionice": ("-c", "-n"),
+                       "timeout": ("-s", "--signal", "-k", "--kill-after"), "xargs": ("-I", "-n", "-P", "-d", "-L",
+                                                                                        "-s", "-E", "-a")}
+# commands run through another program: skipped to judge the one they run
+GUARD_WRAPPERS = frozenset("sudo doas env nohup time nice ionice timeout stdbuf xargs command exec builtin watch "
+                           "npx pnpx bunx uvx winpty chronic caffeinate".split())
+# tools with subcommands: the read-only ones (multi-word keys like "compose logs"); `names`: a changing
+# subcommand (or only these ones) also acts on the names it is given (docker restart api); `files`: subcommands that write
+# the paths they are given (git checkout -- FILE); `opts`: global options that take a value
+_DOCKER_RO = {"ps", "logs", "inspect", "images", "version", "info", "stats", "top", "port", "diff", "events",
+              "history", "search", "help", "image ls", "image list", "image inspect", "image history",
+              "container ls", "container list", "container inspect", "container logs", "container top",
+              "container stats", "container port", "container diff", "network ls", "network inspect", "volume ls",
+              "volume inspect", "context ls", "context show", "context inspect", "system df", "system info",
+              "system events", "node ls", "service ls", "service ps", "service logs", "service inspect",
+              "stack ls", "stack ps", "stack services", "manifest inspect", "buildx ls", "buildx inspect",
+              "buildx version", "buildx du", "compose ps", "compose logs", "compose config", "compose ls",
+              "compose images", "compose top", "compose version", "compose port", "compose events"}
+_DOCKER_OPTS = ("-H", "--host", "--context", "-c", "--config", "-l", "--log-level", "-f", "--file", "-p",
+                "--project-name", "--profile", "--env-file", "--project-directory", "--ansi", "--progress")
+_SCRIPT_RUNS = {"run", "run-script", "exec", "start", "stop", "restart", "dlx"}   # npm run docker:up
+GUARD_TOOLS = {
+    "docker": {"ro": _DOCKER_RO, "names": True, "files": {"cp", "container cp", "compose cp"},
+               "opts": _DOCKER_OPTS, "groups": {"compose", "image", "container", "network", "volume", "context",
+                                                "system", "node", "service", "stack", "manifest", "buildx"}},
+    "docker-compose": {"ro": {"ps", "logs", "config", "images", "top", "version", "port", "events", "ls", "help"},
+                       "names": True, "files": {"cp"}, "opts": _DOCKER_OPTS},
+    "git": {"ro": {"log", "show", "diff", "status", "blame", "grep", "ls-files", "ls-tree", "ls-remote", "rev-parse",
+                   "rev-list", "describe", "shortlog", "reflog", "cat-file", "show-ref", "whatchanged", "help",
+                   "version", "annotate", "name-rev", "for-each-ref", "count-objects", "fsck", "check-ignore",
+                   "merge-base", "range-diff", "format-patch", "fetch"},
+            "names": False, "files": {"checkout", "restore", "rm", "mv", "reset", "stash", "clean", "apply",
+                                      "am", "switch"},
+            "opts": ("-C", "-c", "--git-dir", "--work-tree", "--namespace")},
+    "kubectl": {"ro": {"get", "describe", "logs", "top", "explain", "version", "api-resources", "api-versions",
+                       "cluster-info", "diff", "auth can-i", "config view", "config get-contexts",
+                       "config current-context", "events", "wait"},
+                "names": True, "files": {"cp"}, "opts": ("-n", "--namespace", "--context", "--kubeconfig",
+                                                         "--cluster", "--user", "-s", "--server"),
+                "groups": {"auth", "config"}},
+    "helm": {"ro": {"list", "ls", "status", "get", "history", "show", "template", "lint", "search", "version",
+                    "env", "repo list", "help"}, "names": True, "opts": ("-n", "--namespace", "--kube-context",
+                                                                         "--kubeconfig"), "groups": {"repo"}},
+    "systemctl": {"ro": {"status", "show", "is-active", "is-enabled", "is-failed", "cat", "list-units",
+                         "list-unit-files", "list-timers", "list-sockets", "list-dependencies", "help"},
+                  "names": True, "opts": ("-H", "--host", "-M", "--machine", "-t", "--type", "-p", "--property",
+                                          "--state", "-n", "--lines", "-o", "--output")},
+    "service": {"ro": {"status", "--status-all"}, "names": True, "verb_last": True},
+    "rc-service": {"ro": {"status"}, "names": True, "verb_last": True},
+    "sc": {"ro": {"query", "queryex", "qc", "qdescription", "qfailure", "enumdepend"}, "names": True},
+    "net": {"ro": {"view", "use", "user", "share", "config", "statistics", "accounts"}, "names": True},
+    "launchctl": {"ro": {"list", "print", "blame", "help"}, "names": True},
+    "brew": {"ro": {"list", "ls", "info", "search", "outdated", "deps", "uses", "config", "doctor", "leaves",
+                    "services list", "services info", "help"}, "names": True, "groups": {"services"}},
+    "npm": {"ro": {"ls", "list", "view", "info", "show", "outdated", "search", "help", "why", "explain", "audit",
+                   "config get", "config list", "doctor", "root", "bin", "prefix", "whoami", "ping"},
+            "names": _SCRIPT_RUNS, "groups": {"config"}},
+    "pnpm": {"ro": {"ls", "list", "view", "info", "outdated", "why", "audit", "help"}, "names": _SCRIPT_RUNS},
+    "yarn": {"ro": {"list", "info", "why", "outdated", "audit", "help"}, "names": True},
+    "pip": {"ro": {"list", "show", "freeze", "check", "search", "index", "help", "config list", "debug", "inspect"},
+            "names": False, "groups": {"config"}},
+    "gh": {"ro": set(), "names": False},
+    "glab": {"ro": set(), "names": False},
+    "redis-cli": {"ro": {"ping", "info", "get", "mget", "keys", "scan", "ttl", "pttl", "type", "exists",
+                         "monitor", "dbsize", "llen", "lrange", "hget", "hgetall", "smembers", "scard", "zrange",
+                         "strlen", "--scan", "client list", "config get", "slowlog get", "memory usage"},
+                  "names": True, "opts": ("-h", "-p", "-a", "-n", "-u", "--user", "--pass")},
+    "pg_ctl": {"ro": {"status"}, "names": True, "opts": ("-D", "-l", "-o", "-m", "-t", "-s")},
+    "pg_ctlcluster": {"ro": {"status"}, "names": True, "verb_last": True},
+}
+for _alias, _tool in (("podman", "docker"), ("nerdctl", "docker"), ("podman-compose", "docker-compose"),
+                      ("pip3", "pip"), ("k", "kubectl"), ("oc", "kubectl"), ("service.exe", "service")):
+    GUARD_TOOLS[_alias] = GUARD_TOOLS[_tool]
+# programs that change a named resource other than their own name
+GUARD_PROGRAM_RESOURCES = {"docker-compose": ("docker",), "dockerd": ("docker",), "podman": ("docker",),
+                           "kubectl": ("kubernetes", "k8s"), "helm": ("kubernetes", "k8s"),
+                           "pg_ctl": ("postgres", "postgresql"), "pg_ctlcluster": ("postgres", "postgresql"),
+                           "pg_upgrade": ("postgres", "postgresql"), "redis-cli": ("redis",),
+                           "nginx": ("nginx",), "apachectl": ("apache", "httpd")}
+# system locations whose subdirectory named like a resource is that resource's state or configuration
+GUARD_SYSTEM_DIRS = ("/etc/", "/var/lib/", "/var/run/", "/run/", "/opt/", "/usr/local/etc/", "/library/",
+                     "c:/programdata/", "c:/program files/")
+# other names of the same thing (a claim on postgres covers `systemctl restart postgresql`)
+GUARD_NAME_ALIASES = {"postgres": ("postgresql",), "postgresql": ("postgres",), "kubernetes": ("k8s",),
+                      "k8s": ("kubernetes",), "docker": ("docker-desktop", "com.docker.service")}
+# programs that stop or kill what their arguments name (processes, services, ports)
+GUARD_KILLERS = frozenset("kill pkill killall taskkill skill stop-process spps kill-port fkill "
+                          "restart-service stop-service start-service suspend-service resume-service set-service "
+                          "remove-service new-service".split())
+GUARD_SHELLS = {"bash": "sh", "sh": "sh", "zsh": "sh", "dash": "sh", "ksh": "sh", "fish": "sh", "cmd": "sh",
+                "powershell": "ps", "pwsh": "ps", "wsl": "sh"}
+# PowerShell verbs that only read (Get-Content, Test-Path, Select-String...)
+GUARD_READER_VERBS = ("get-", "test-", "select-", "measure-", "format-", "show-", "find-", "search-", "resolve-",
+                      "convertto-", "convertfrom-", "write-", "read-", "compare-", "wait-", "out-host", "out-string")
+GUARD_KEYWORDS = frozenset("if then else elif fi do done while until for case esac in select function ! { } time "
+                           "coproc".split())
+
+_GLOB_CHARS = _LazyRe(r"[*?\[]")
+_PLAIN_SH = _LazyRe(r"[^\s'\"\\`$<>|&;(){}#]+")
+_PLAIN_PS = _LazyRe(r"[^\s'\"`$<>|&;(){}#*@]+")
+_PLAIN_DQ = _LazyRe(r"[^\"\\`$]+")
+_PIECES = _LazyRe(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
+
+
+def resource_kind(resource):
+    """('port', 8080) | ('glob', pattern) | ('file', path) | ('name', name) for a stored resource.  A name
+    with a slash or backslash, a leading dot or an extension (docker-compose.yml, .env) is a file."""
+    r = canon_resource(resource)
+    if r.startswith("port:"):
+        return "port", int(r[5:])
+    if _GLOB_CHARS.search(r):
+        return "glob", r
+    if "/" in r or "\\" in r or r.startswith(".") or re.search(r"\.[a-z0-9_~-]{1,10}$", r):
+        return "file", r
+    return "name", r
+
+
+def path_key(path, cwd=None, fold=None):
+    """A path in comparable form: backslashes as '/', '.'/'..' resolved, relative paths joined to `cwd`
+    (when given), Git Bash's /f/... as f:/..., lower case when `fold` (default: fold_paths)."""
+    import posixpath
+    p = str(path or "").strip().strip("'\"")
+    if fold is None:
+        fold = fold_paths(p, cwd or "")
+    p = os.path.expanduser(p) if p.startswith("~") else p
+    p = p.replace("\\", "/")
+    absolute = p.startswith("/") or bool(re.match(r"^[A-Za-z]:/", p))
+    if cwd and not absolute:
+        p = str(cwd).replace("\\", "/").rstrip("/") + "/" + p
+    if fold and re.match(r"^/[A-Za-z]/", p):
+        p = p[1] + ":" + p[2:]
+    unc = p.startswith("//")
+    p = posixpath.normpath(p) if p else p
+    if unc and not p.startswith("//"):
+        p = "/" + p
+    return p.lower() if fold else p
+
+
+def glob_rx(pattern):
+    """A glob as a regex over '/' paths: ** crosses directories, * and ? do not."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+            if pattern.startswith("/", i):
+                out[-1] = "(?:.*/)?"
+                i += 1
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and "]" in pattern[i + 1:]:
+            j = pattern.index("]", i + 1)
+            body = pattern[i + 1:j]
+            out.append("[" + ("^" + re.escape(body[1:]) if body[:1] in "!^" and body else re.escape(body)) + "]")
+            i = j
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def path_hits(path, resource, kind, cwd=None, tree=False):
+    """Does writing `path` (as a command or tool named it, relative to `cwd`) change the file or glob
+    resource?  A relative resource names that file wherever it lives (its trailing components); an
+    absolute one exactly that path.  A directory resource covers everything below it; with `tree`
+    (rm -r of a directory) a resource below `path` is hit too."""
+    if not path or path in ("-", "/dev/null", "nul", "$null", "/dev/stdout", "/dev/stderr"):
+        return False
+    fold = fold_paths(path, resource, cwd or "")
+    p = path_key(path, cwd, fold)
+    r = path_key(resource.rstrip("/\\") or resource, None, fold)
+    r_abs = r.startswith("/") or bool(re.match(r"^[a-z]:/", r, re.I))
+    if kind == "glob":
+        rx = glob_rx(r if r_abs else "**/" + r.lstrip("/"))
+        if re.fullmatch(rx + "(?:/.*)?", p, re.S | (re.I if fold else 0)):
+            return True
+        return tree and bool(re.fullmatch(rx, p + "/x", re.S | (re.I if fold else 0)))
+    if _GLOB_CHARS.search(p):                        # the command names a glob: rm *.yml
+        target = r if r_abs else path_key(r, cwd, fold)
+        return bool(re.fullmatch(glob_rx(p) + "(?:/.*)?", target, re.S))
+    if r_abs:
+        return p == r or p.startswith(r.rstrip("/") + "/") or (tree and r.startswith(p.rstrip("/") + "/"))
+    return ("/" + r + "/") in (p.rstrip("/") + "/") or p == r
+
+
+def port_hits(word, port):
+    """Does this argument name `port` (8080, :8080, localhost:8080, -p 8080:80, --port=8080, 8080/tcp)?"""
+    return bool(re.search(r"(?<![\w.])" + str(port) + r"(?![\w.])", word))
+
+
+def _name_forms(name):
+    return (name,) + GUARD_NAME_ALIASES.get(name, ())
+
+
+def name_hits(word, name, how="strict"):
+    """Does this word name the resource `name`?  "strict": one of its pieces (split at / = : , @ and
+    the like) is the name; "target" (what kill or systemctl restart is given): also docker.service,
+    dockerd, docker.exe; "program": the program docker, dockerd, docker-compose, /usr/bin/docker."""
+    w = word.lower()
+    forms = _name_forms(name)
+    if how == "program":
+        w = re.sub(r"\.(exe|cmd|bat|com|ps1)$", "", re.split(r"[/\\]", w)[-1])
+        return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
+    for piece in _PIECES.split(w):
+        if how == "target":
+            bare = re.sub(r"\.(service|socket|timer|target|exe)$|\.?\*$", "", piece)
+            if piece in forms or any(bare in (f, f + "d") for f in forms):
+                return True
+            if _GLOB_CHARS.search(piece):            # Get-Process docker* | Stop-Process
+                import fnmatch
+                if any(fnmatch.fnmatchcase(f, piece) for f in forms):
+                    return True
+        elif piece in forms:
+            return True
+    return False
+
+
+def config_write_hits(path, name):
+    """Does writing `path` change the named resource?  When its last component is the name (rm -rf
+    /var/lib/docker), or it lies in the name's directory under a system location (/etc/docker/daemon.json,
+    C:/ProgramData/Docker/config, ~/.docker/config.json); a project's docker/Dockerfile does not."""
+    p = path_key(path, None, True)
+    parts = [x for x in p.split("/") if x]
+    if not parts:
+        return False
+    forms = _name_forms(name)
+    if parts[-1] in forms:
+        return True
+    home = path_key(os.path.expanduser("~"), None, True).rstrip("/") + "/"
+    roots = [(r, r.strip("/").count("/") + 1) for r in GUARD_SYSTEM_DIRS] + [(home, home.strip("/").count("/") + 1)]
+    for root, depth in roots:
+        below = parts[depth:depth + 1]
+        if p.startswith(root) and below and below[0].lstrip(".") in forms and (root != home or below[0][0] == "."):
+            return True
+    return False
+
+
+def _cmd_words(words, dialect):
+    """(the words of the command that really runs, the VAR=value assignments before it): keywords and
+    wrappers (sudo, env, timeout 10, nice -n 5, xargs...) stripped."""
+    i, assigns = 0, []
+    while i < len(words):
+        w = words[i]
+        lw = w.lower()
+        if dialect == "sh" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*\+?=", w):
+            assigns.append(w)
+            i += 1
+            continue
+        if lw in GUARD_KEYWORDS:
+            i += 1
+            continue
+        base = re.sub(r"\.exe$", "", re.split(r"[/\\]", lw)[-1])
+        if base == "command" and i + 1 < len(words) and words[i + 1] in ("-v", "-V"):
+            return [], assigns
+        if base in GUARD_WRAPPERS and i + 1 < len(words):
+            i += 1
+            value_opts = GUARD_VALUE_OPTIONS.get(base, ())
+            while i < len(words) and (words[i].startswith("-") or (base == "env" and "=" in words[i])):
+                i += 2 if words[i] in value_opts else 1
+            if base in ("timeout", "watch") and i < len(words) and re.match(r"^[\d.]+[smhd]?$", words[i]):
+                i += 1
+            continue
+        return words[i:], assigns
+    return [], assigns
+
+
+def _subcommand(tool, args):
+    """(key, operands after it) of a tool call like `docker compose -f x.yml logs api`: global options
+    and their values skipped; for grouped tools two words (`compose logs`)."""
+    spec = GUARD_TOOLS[tool]
+    opts = spec.get("opts", ())
+    words, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-") and "=" not in a and a.lower() in opts:
             i += 2
             continue
-        elif ch in ";&|\n":
-            parts.append("".join(cur))
-            cur = []
+        if a.startswith("-") and not (not words and a in spec["ro"]):
+            i += 1
+            continue
+        words.append(a.lower())
+        i += 1
+        if len(words) == 2 or (len(words) == 1 and words[0] not in spec.get("groups", ())):
+            break
+    if spec.get("verb_last"):        # service docker restart
+        rest = [a.lower() for a in args if not a.startswith("-")]
+        if "--status-all" in args:
+            return "--status-all", []
+        return (rest[1] if len(rest) > 1 else ""), args
+    return " ".join(words), args[i:]
+
+
+def _operands(prog, args):
+    """A writer's path operands (its options and their values left out)."""
+    value_opts = GUARD_VALUE_OPTIONS.get(prog, ())
+    out, i, script = [], 0, prog in ("sed", "perl")
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            out.extend(args[i + 1:])
+            break
+        if a.startswith("-") and len(a) > 1:
+            if a in value_opts:
+                script = False if a in ("-e", "-f", "--expression", "--file", "-E") else script
+                i += 2
+                continue
+            i += 1
+            continue
+        out.append(a)
+        i += 1
+    if script and out:               # sed -i 's/a/b/' FILE: the first operand is the script
+        out = out[1:]
+    return out
+
+
+def _merge(eff, sub):
+    for k in ("writes", "acts", "programs", "nested"):
+        eff[k] += sub[k]
+    return eff
+
+
+def part_effects(words, redirects, dialect="sh", depth=0):
+    """What one simple command may change: {"writes": [(path, recursive)], "acts": [(word, how)] naming
+    things it changes (names by name_hits(how), ports), "programs": [programs run as changers],
+    "nested": [(command text, dialect)] run by it (bash -c "...")}."""
+    eff = {"writes": [(t, False) for t in redirects], "acts": [], "programs": [], "nested": []}
+    words, assigns = _cmd_words(words, dialect)
+    if not words:
+        return eff
+    prog_word = words[0]
+    prog = re.sub(r"\.(exe|cmd|bat|com)$", "", re.split(r"[/\\]", prog_word.lower())[-1])
+    args = words[1:]
+    flags = [a.lower() for a in args]
+    if prog in GUARD_SHELLS and depth < 4:
+        for flag in ("-c", "/c", "-command", "/k", "-lc", "-ic"):
+            if flag in flags:
+                inner = args[flags.index(flag) + 1:]
+                if GUARD_SHELLS[prog] == "sh" and prog != "cmd":
+                    inner = inner[:1]
+                eff["nested"].append((" ".join(inner), GUARD_SHELLS[prog]))
+                return eff
+        if prog == "wsl" and args:
+            return _merge(eff, part_effects(args, [], "sh", depth + 1))
+        if not args or all(a.startswith("-") for a in args):
+            return eff
+    if prog in ("clambake", "clambake.py") or (prog.startswith(("python", "py", "uv", "pipx")) and any(
+            re.split(r"[/\\]", a)[-1] in ("clambake", "clambake.py") for a in flags[:3])):
+        return eff                                   # clambake's own check, wait, send...
+    if prog in GUARD_TOOLS:
+        spec = GUARD_TOOLS[prog]
+        key, rest = _subcommand(prog, args)
+        if key in spec.get("files", ()):
+            eff["writes"] += [(a, False) for a in _operands(prog, rest)]
+        if key in spec["ro"] or not args or key in ("--version", "-v", "version", "--help", "-h"):
+            return eff
+        eff["programs"].append(prog)
+        names = spec["names"] if isinstance(spec["names"], bool) else key in spec["names"]
+        eff["acts"] += [(a, "target" if names else "port") for a in assigns + args]
+        return eff
+    if prog in GUARD_KILLERS or (prog == "fuser" and any(re.match(r"^-\w*k", a) for a in args)):
+        eff["acts"] += [(a, "target") for a in args]
+        return eff
+    if prog == "find":
+        start = []
+        for a in args:
+            if a.startswith(("-", "(", "!")):
+                break
+            start.append(a)
+        start = start or ["."]
+        if "-delete" in args:
+            eff["writes"] += [(s, True) for s in start]
+        for flag in ("-exec", "-execdir", "-ok", "-okdir"):
+            if flag in args:
+                cmd = args[args.index(flag) + 1:]
+                cmd = cmd[:next((k for k, a in enumerate(cmd) if a in (";", "+")), len(cmd))]
+                for s in start:
+                    _merge(eff, part_effects([s if a == "{}" else a for a in cmd], [], dialect, depth + 1))
+        return eff
+    if prog in GUARD_INPLACE:
+        opts = GUARD_INPLACE[prog]
+        if prog in ("sed", "perl", "ruby"):
+            inplace = any(a == "--in-place" or a.startswith("--in-place=") or re.match(r"^-[A-Za-z]*i", a)
+                          for a in args)
+        else:
+            inplace = not opts or any(a in opts for a in flags)
+        if inplace:
+            eff["writes"] += [(a, False) for a in _operands(prog, [a for a in args if a.lower() not in opts])]
+        return eff
+    if prog in GUARD_WRITERS:
+        how = GUARD_WRITERS[prog]
+        operands = _operands(prog, args)
+        recursive = any(re.match(r"^-[a-zA-Z]*[rR]", a) and not a.startswith("--") or a in ("--recursive",
+                                                                                          "-recurse")
+                        for a in (args if dialect == "sh" else flags))
+        if how == "of":
+            operands = [a[3:] for a in args if a.startswith("of=")]
+        elif how == "last":
+            k = flags.index("-destination") if "-destination" in flags else -1
+            operands = [args[k + 1]] if 0 <= k < len(args) - 1 else operands[-1:]
+        eff["writes"] += [(a, recursive) for a in operands]
+        return eff
+    if prog in GUARD_READERS or prog.startswith(GUARD_READER_VERBS):
+        if prog in ("nc", "ncat", "netcat") and any(re.match(r"^-\w*l", a) for a in args):
+            eff["acts"] += [(a, "port") for a in args]           # nc -l PORT listens
+        outs = GUARD_OUTPUT_OPTIONS.get(prog, ())
+        for k, a in enumerate(args):
+            if a in outs and k + 1 < len(args):
+                eff["writes"].append((args[k + 1], False))
+            elif "=" in a and a.split("=", 1)[0] in outs:
+                eff["writes"].append((a.split("=", 1)[1], False))
+        return eff
+    # anything else (scripts, interpreters, build tools, servers) may change whatever it names; an argument
+    # with spaces is prose (a title, a message, code) unless it starts with a command: ssh host "docker ..."
+    eff["programs"].append(prog_word)
+    for a in args:
+        if re.search(r"\s", a.strip()):
+            first = re.split(r"[/\\]", a.split()[0].lower())[-1]
+            if depth < 4 and (first in GUARD_TOOLS or first in GUARD_KILLERS or first in GUARD_WRITERS
+                              or first in GUARD_SHELLS or first in GUARD_WRAPPERS):
+                eff["nested"].append((a, dialect))
+    args = [a for a in args if not re.search(r"\s", a.strip())]
+    eff["acts"] += [(a, "strict") for a in assigns + args]
+    eff["writes"] += [(a.split("=", 1)[1] if a.startswith("-") else a, False) for a in args
+                      if not a.startswith("-") or "=" in a]
+    return eff
+
+
+def _close(text, i, open_ch, close_ch):
+    """Index just after the bracket closing text[i-1] (quotes and nesting respected)."""
+    depth, quote = 1, None
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = None
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1
+        elif ch == open_ch:
+            depth += 1
+        elif ch == close_ch:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return len(text)
+
+
+def shell_parts(command, dialect="sh"):
+    """A shell command line as simple commands: [(words, redirect targets, piped from the one before)],
+    split at ; & && || | |&,
+    newlines, ( ) { }; the commands inside $(...), `...`, <(...) come as parts of their own (their text
+    also stays in the word, for ports and names); here-document bodies are data and skipped.  `dialect`
+    "ps" is PowerShell: backtick escapes, no backslash escapes, & is the call operator."""
+    parts, words, redirects, nested = [], [], [], []
+    cur, in_word, pending, heredocs, piped = [], False, None, [], False
+    ps = dialect == "ps"
+    esc = "`" if ps else "\\"
+    i, n = 0, len(command)
+
+    def end_word():
+        nonlocal cur, in_word, pending
+        if in_word:
+            w = "".join(cur)
+            if pending == "redirect":
+                redirects.append(w)
+            elif pending == "heredoc":
+                heredocs.append(w)
+            elif pending != "data":
+                words.append(w)
+            pending = None
+        cur, in_word = [], False
+
+    def end_part(pipe=False):
+        nonlocal words, redirects, piped
+        end_word()
+        if words or redirects:
+            parts.append((words, redirects, piped))
+        words, redirects, piped = [], [], pipe
+
+    plain = _PLAIN_PS if ps else _PLAIN_SH
+    while i < n:
+        m = plain.match(command, i)
+        if m:                                        # a run of ordinary characters at once
+            cur.append(m.group())
+            in_word = True
+            i = m.end()
+            continue
+        ch = command[i]
+        if ch == "\n":
+            end_part()
+            i += 1
+            for delim in heredocs:                   # skip the here-document body up to its delimiter
+                while i < n:
+                    j = command.find("\n", i)
+                    line = command[i:] if j < 0 else command[i:j]
+                    i = n if j < 0 else j + 1
+                    if line.strip("\t ") == delim:
+                        break
+            heredocs.clear()
+            continue
+        if ch in " \t\r":
+            end_word()
+            i += 1
+            continue
+        if ch == "#" and not in_word:
+            j = command.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ps and ch == "@" and command[i + 1:i + 2] in ("'", '"') and command[i + 2:i + 3] in ("\n", "\r"):
+            end = command.find("\n" + command[i + 1] + "@", i + 2)
+            in_word, cur = True, cur + ["@here"]
+            i = n if end < 0 else end + 3
+            continue
+        if ch == esc and i + 1 < n:
+            nxt = command[i + 1]
+            if nxt == "\n":
+                i += 2
+                continue
+            if ps or nxt in " \t'\"\\;&|<>()$`*?[]{}#~!":
+                cur.append(nxt)
+            else:                                     # F:\Docker\x: keep the backslash (a Windows path)
+                cur.append(ch + nxt)
+            in_word = True
+            i += 2
+            continue
+        if ch == "'":
+            j = i + 1
+            while True:
+                k = command.find("'", j)
+                if k < 0:
+                    k = n
+                    break
+                if ps and command[k + 1:k + 2] == "'":
+                    j = k + 2
+                    continue
+                break
+            cur.append(command[i + 1:k].replace("''", "'") if ps else command[i + 1:k])
+            in_word = True
+            i = k + 1
+            continue
+        if ch == '"':
+            i += 1
+            while i < n and command[i] != '"':
+                m = _PLAIN_DQ.match(command, i)
+                if m:
+                    cur.append(m.group())
+                    i = m.end()
+                    continue
+                c = command[i]
+                if c == esc and i + 1 < n:
+                    cur.append(command[i + 1] if ps or command[i + 1] in '"\\$`' else c + command[i + 1])
+                    i += 2
+                    continue
+                if c == "$" and command[i + 1:i + 2] == "(":
+                    j = _close(command, i + 2, "(", ")")
+                    nested.append(command[i + 2:j - 1])
+                    cur.append(command[i:j])
+                    i = j
+                    continue
+                if c == "`" and not ps:
+                    j = command.find("`", i + 1)
+                    j = n if j < 0 else j
+                    nested.append(command[i + 1:j])
+                    cur.append(command[i:j + 1])
+                    i = j + 1
+                    continue
+                cur.append(c)
+                i += 1
+            in_word = True
+            i += 1
+            continue
+        if ch in "$<>" and command[i + 1:i + 2] == "(" and not (ch in "<>" and ps):
+            j = _close(command, i + 2, "(", ")")
+            nested.append(command[i + 2:j - 1])
+            cur.append(command[i:j])
+            in_word = True
+            i = j
+            continue
+        if ch == "`" and not ps:
+            j = command.find("`", i + 1)
+            j = n if j < 0 else j
+            nested.append(command[i + 1:j])
+            cur.append(command[i:j + 1])
+            in_word = True
+            i = j + 1
+            continue
+        if ch in "<>" or (ch == "&" and command[i + 1:i + 2] == ">") or (ch == "*" and ps and
+                                                                       command[i + 1:i + 2] == ">"):
+            if in_word and re.fullmatch(r"\d+", "".join(cur)):
+                cur, in_word = [], False             # 2>file: the fd number is no word
+            end_word()
+            j = i
+            while j < n and command[j] in "<>&|*":
+                j += 1
+            op = command[i:j]
+            if op.endswith("&") and j < n and (command[j].isdigit() or command[j] == "-"):
+                while j < n and (command[j].isdigit() or command[j] == "-"):
+                    j += 1                           # 2>&1, >&-: a descriptor, not a file
+                i = j
+                continue
+            if op.startswith("<<<"):
+                pending = "data"
+            elif op.startswith("<<"):
+                pending = "heredoc"
+            elif ">" in op:
+                pending = "redirect"
+            else:
+                pending = "data"                     # < FILE is read
+            i = j
+            continue
+        if ch == "{" and command[i + 1:i + 2] == "}":      # find -exec rm {} ;
+            cur.append("{}")
+            in_word = True
+            i += 2
+            continue
+        if ps and ch == "(" and (words or in_word):    # Stop-Process -Id (Get-NetTCPConnection ...).Id
+            j = _close(command, i + 1, "(", ")")
+            nested.append(command[i + 1:j - 1])
+            cur.append(command[i:j])
+            in_word = True
+            i = j
+            continue
+        if ch in ";|&\n(){}" and not (ch in "{}" and in_word):
+            if ps and ch == "&" and command[i + 1:i + 2] != "&" and not in_word:
+                i += 1                               # & "C:\path\tool.exe": the call operator
+                continue
+            end_part(pipe=ch == "|" and command[i + 1:i + 2] != "|")
             i += 1
             continue
         cur.append(ch)
+        in_word = True
         i += 1
-    parts.append("".join(cur))
-    return [p for p in parts if p.strip()]
+    end_part()
+    for inner in nested:
+        parts.extend(shell_parts(inner, dialect))
+    return parts
 
 
-def resource_hits(resource, tool, tool_input):
-    """Does this tool call touch `resource`?"""
-    rx = re.compile(r"(?<![A-Za-z0-9_])" + re.escape(resource) + r"(?![A-Za-z0-9_])", re.I)
-    if tool == "Bash":
-        command = str(tool_input.get("command") or "")
-        # each part of a compound command on its own: clambake's own calls (check, wait, send ...) are
-        # always allowed, but `clambake.py check docker; docker compose down` still touches docker
-        for part in shell_parts(command):
-            if "clambake.py" not in part and rx.search(part):
-                return True
-        return False
-    if tool in FILE_TOOLS:
+def command_effects(command, dialect="sh", depth=0):
+    """Every part's effects (part_effects) for a whole command line, bash -c "..." followed inside."""
+    out, before = [], []
+    for words, redirects, piped in shell_parts(command, dialect):
+        lower = [w.lower() for w in words[:3]]
+        if piped and ("xargs" in lower or (dialect == "ps" and lower[:1] and (lower[0] in GUARD_WRITERS
+                                                                           or lower[0] in GUARD_KILLERS))):
+            # lsof -ti:8080 | xargs kill, Get-Process docker | Stop-Process: it gets what came before
+            words = words + before[1:]
+        eff = part_effects(words, redirects, dialect, depth)
+        shell = GUARD_SHELLS.get(re.sub(r"\.exe$", "", re.split(r"[/\\]", words[0].lower())[-1])) if words else None
+        if piped and shell and before[:1] and before[0].lower() in ("echo", "printf", "write-output"):
+            eff["nested"].append((" ".join(before[1:]), shell))     # echo "docker compose down" | bash
+        before = words
+        out.append(eff)
+        for text, inner in eff["nested"]:
+            if depth < 4:
+                out.extend(command_effects(text, inner, depth + 1))
+    return out
+
+
+def tool_effects(tool, tool_input):
+    """The parts' effects of one tool call (Bash, Monitor, PowerShell: its command; Write, Edit,
+    NotebookEdit: the file it writes); [] for tools that change nothing."""
+    if tool in GUARD_SHELL_TOOLS:
+        return command_effects(str(tool_input.get("command") or ""), GUARD_SHELL_TOOLS[tool])
+    if tool in GUARD_FILE_TOOLS:
         path = str(tool_input.get("file_path") or tool_input.get("notebook_path") or tool_input.get("path") or "")
-        if not path:
-            return False
-        norm = path.replace("\\", "/").lower()
-        res = resource.replace("\\", "/").lower().rstrip("/")
-        parts = [p for p in norm.split("/") if p]
-        if "/" in res:
-            return norm == res or norm.endswith("/" + res.lstrip("/")) or norm.startswith(res + "/") \
-                or ("/" + res.strip("/") + "/") in norm
-        return res in parts
+        return [{"writes": [(path, False)], "acts": [], "programs": [], "nested": []}] if path else []
+    return []
+
+
+def effects_hit(effects, resource, cwd=None):
+    """Does one of these parts (tool_effects) change `resource`?"""
+    kind, value = resource_kind(resource)
+    for eff in effects:
+        if kind == "port":
+            if any(port_hits(w, value) for w, _ in eff["acts"]):
+                return True
+        elif kind == "name":
+            if any(name_hits(p, value, "program") or value in GUARD_PROGRAM_RESOURCES.get(p.lower(), ())
+                   for p in eff["programs"]):
+                return True
+            if any(how != "port" and name_hits(w, value, how) for w, how in eff["acts"]):
+                return True
+            if any(config_write_hits(p, value) for p, _ in eff["writes"]):
+                return True
+        elif any(path_hits(p, value, kind, cwd, tree) for p, tree in eff["writes"]):
+            return True
     return False
+
+
+def resource_hits(resource, tool, tool_input, cwd=None):
+    """May this tool call change `resource`?  Shell tools by what each part of the command does; file
+    tools by the path they write (relative paths against `cwd`, the hook JSON's)."""
+    return effects_hit(tool_effects(tool, tool_input), resource, cwd)
 
 
 def hook_pre_tool(data, session, args):
     tool = str(data.get("tool_name") or "")
     tool_input = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
-    if tool != "Bash" and tool not in FILE_TOOLS:
+    if tool not in GUARD_SHELL_TOOLS and tool not in GUARD_FILE_TOOLS:
         return
     p = {"live": live_window(), "sk": session, "thr": env_duration(ENV_HOOK_THROTTLE, 60)}
     # a long autonomous turn has no prompts: every tool call keeps the session live (throttled), so its
@@ -4129,16 +5466,20 @@ def hook_pre_tool(data, session, args):
     mine = {me["instance_id"]} if me else set()
     if explicit:
         mine.add(explicit)
+    effects = tool_effects(tool, tool_input)
+    cwd = str(data.get("cwd") or "") or None
     for c in claims:
-        if c["instance_id"] in mine or not resource_hits(c["resource"], tool, tool_input):
-            continue
-        reason = (f"clambake: {c['resource']} is claimed by {c['instance_id']} ({c['project']}) {ago(c['age'])}: "
-                  f"{one_line(c['reason'], 100)} (expires in {span(c['expires_in'])}). "
-                  f"Check: {script_cmd()} check {quote_arg(c['resource'])} ; wait for it: {script_cmd()} wait "
-                  f"--resource {quote_arg(c['resource'])} --timeout 110s ; or ask the holder: {script_cmd()} send "
-                  f"--to {c['instance_id']} --type request --subject \"...\"")
-        hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=reason)
-        return
+        if c["instance_id"] not in mine and effects_hit(effects, c["resource"], cwd):
+            hook_output("PreToolUse", permissionDecision="deny", permissionDecisionReason=deny_reason(c))
+            return
+
+
+def deny_reason(c):
+    """Two short lines: who holds what since when and why; the one command to run."""
+    return (f"clambake: {one_line(c['resource'], 100)} is claimed by {c['instance_id']} "
+            f"({one_line(c['project'], 60)}) {ago(c['age'])}"
+            + (f": {one_line(c['reason'], 80)}" if c["reason"] else "") + "\n"
+            f"wait for it: {script_cmd()} wait --resource {quote_arg(c['resource'])} --timeout 110s")
 
 
 CLEARED = "cleared:"     # session_key prefix of an instance handed over by /clear
@@ -4501,6 +5842,7 @@ COMMANDS = [
     ("remember", "store a project or global memory", 'remember --type gotcha --title "..." --content "..."'),
     ("recall", "find memories (ranked full-text search)", "recall --search \"docker restart\""),
     ("update-memory", "change a memory's status, text, tags or files", "update-memory 42 --status resolved"),
+    ("embed", "embed memories for semantic recall (backfill, --reindex, --status)", "embed --status"),
     ("import", "import markdown notes (one memory per section) or a template", "import CLAUDE.md docs/ --dry-run"),
     ("export", "write memories as markdown or JSON lines (re-importable)", "export --project api --output api.md"),
     ("consolidate", "list duplicate and stale memories, with the commands that merge them", "consolidate"),
@@ -4513,6 +5855,10 @@ COMMANDS = [
     ("dashboard", "live web page: instances, claims, messages, memory, log", "dashboard --open"),
     ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
+
+
+NO_IDENTITY = ("init", "cleanup", "hook", "install-hooks", "uninstall-hooks")   # --as means nothing there
+MEMORY_TYPES_HELP = f"project: {', '.join(PROJECT_MEMORY_TYPES)}; global: {', '.join(GLOBAL_MEMORY_TYPES)}"
 
 
 def _error(self, message):
@@ -4647,12 +5993,22 @@ def build_parser(only=None):
                         help="act as this instance id (or unique prefix)")
     purposes = {n: (p, e) for n, p, e in COMMANDS}
 
+    def required(sp):
+        """The group that --help shows as "required options" (argparse lists them with the optional)."""
+        if isinstance(sp, _Skipped):
+            return sp
+        groups = getattr(sp, "_clambake_required", None)
+        if groups is None:
+            groups = sp._clambake_required = sp.add_argument_group("required options")
+        return groups
+
     def add(name, func, json_flag=True):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
         sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
-                            parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+                            parents=[] if name in NO_IDENTITY else [common],
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)
         if json_flag:
             sp.add_argument("--json", action="store_true", help="machine-readable output")
@@ -4671,7 +6027,7 @@ def build_parser(only=None):
 
     sp = add("heartbeat", cmd_heartbeat)
     sp.add_argument("--task", "-t")
-    sp.add_argument("--status", "-s", help="active, idle, busy or shutting_down")
+    sp.add_argument("--status", metavar="{" + ",".join(INSTANCE_STATUSES) + "}", help="(case-insensitive)")
     sp.add_argument("--quiet", "-q", action="store_true")
 
     sp = add("status", cmd_status)
@@ -4683,8 +6039,9 @@ def build_parser(only=None):
 
     sp = add("send", cmd_send)
     sp.add_argument("--to", help="@all, a project name or an instance id (default @all)")
-    sp.add_argument("--type", default="info", help="info, warning, blocker, request or done (default info)")
-    sp.add_argument("--subject", "-s", required=True)
+    sp.add_argument("--type", default="info", metavar="{" + ",".join(MESSAGE_TYPES) + "}",
+                    help="message type (default info; case-insensitive)")
+    required(sp).add_argument("--subject", "-s", required=True)
     sp.add_argument("--body", "-b", help="text, or - to read standard input")
     sp.add_argument("--resource", "-r", help="with blocker: claim it exclusively; with done: release it")
     sp.add_argument("--ttl", help="expiry (message default 24h; claim default 2h)")
@@ -4714,10 +6071,10 @@ def build_parser(only=None):
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--title", required=True)
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    required(sp).add_argument("--title", required=True)
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags", help="comma-separated")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated")
     sp.add_argument("--files", help="comma-separated related files")
     sp.add_argument("--force", action="store_true", help="store even when the same title exists")
     sp.add_argument("--allow-secret", action="store_true", help="store text that looks like a secret")
@@ -4729,10 +6086,11 @@ def build_parser(only=None):
     g.add_argument("--project", "-p")
     g.add_argument("--global", dest="global_", action="store_true")
     g.add_argument("--all-projects", action="store_true")
-    sp.add_argument("--type")
-    sp.add_argument("--status", help="active (default), resolved, deprecated, superseded or any")
-    sp.add_argument("--tag", help="only memories with this tag (comma: all of them)")
-    sp.add_argument("--search", "-s", help="words, \"a phrase\", -excluded")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + ",any}", help="default active")
+    sp.add_argument("--tag", "--tags", dest="tag", help="only memories with this tag (comma: all of them)")
+    sp.add_argument("--search", help="words, \"a phrase\", -excluded (a question is fine)")
+    sp.add_argument("--lexical", action="store_true", help="full-text ranking only (no embedding provider)")
     sp.add_argument("--limit", "-n", type=int, default=10)
     sp.add_argument("--full", action="store_true", help="print whole entries")
     sp.add_argument("--id", help="print one memory in full")
@@ -4741,15 +6099,21 @@ def build_parser(only=None):
 
     sp = add("update-memory", cmd_update_memory)
     sp.add_argument("id")
-    sp.add_argument("--status")
+    sp.add_argument("--status", metavar="{" + ",".join(MEMORY_STATUSES) + "}")
     sp.add_argument("--title")
     sp.add_argument("--content", "-c", help="text, or - to read standard input")
-    sp.add_argument("--tags")
+    sp.add_argument("--tags", "--tag", dest="tags", help="comma-separated (replaces the tags)")
     sp.add_argument("--files")
-    sp.add_argument("--type")
+    sp.add_argument("--type", metavar="TYPE", help=MEMORY_TYPES_HELP)
     sp.add_argument("--scope", help="project or global: for an old id that exists in both")
     sp.add_argument("--allow-secret", action="store_true")
     sp.add_argument("--force", action="store_true", help="allow a title that another active memory has")
+
+    sp = add("embed", cmd_embed)
+    sp.add_argument("--reindex", action="store_true", help="drop every stored embedding and embed all again "
+                    "(after changing the model)")
+    sp.add_argument("--status", action="store_true", help="counts, model and provider; embeds nothing")
+    sp.add_argument("--batch", type=int, default=EMBED_BATCH, help="memories per provider request")
 
     sp = add("import", cmd_import)
     g = sp.add_mutually_exclusive_group()
@@ -4782,8 +6146,8 @@ def build_parser(only=None):
                                   "is registered, or the current directory)")
 
     sp = add("log", cmd_log)
-    sp.add_argument("--action", "-a", required=True)
-    sp.add_argument("--summary", "-s", required=True, help="text, or - to read standard input")
+    required(sp).add_argument("--action", "-a", required=True, help="what kind of action, e.g. fix, deploy, decision")
+    required(sp).add_argument("--summary", required=True, help="text, or - to read standard input")
     sp.add_argument("--files", help="comma-separated")
     sp.add_argument("--project", "-p", help="default: your registered project")
 
@@ -4862,6 +6226,8 @@ def main(argv=None):
         if not getattr(args, "func", None):
             build_parser().print_help()
             return USAGE
+        if getattr(args, "as_", None) and args.command in NO_IDENTITY:
+            raise ClambakeError(f"--as has no meaning for {args.command}", USAGE)
         return args.func(args)
     except ClambakeError as e:
         report_error(e)

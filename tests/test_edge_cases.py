@@ -281,7 +281,8 @@ def test_guard_allows_clambake_commands_with_quoted_separators(db, cb, tmp_path)
     assert pre('python clambake.py send --to %s --type request --subject "tests & docker build waiting"'
                % holder).out == ""
     assert "deny" in pre('python clambake.py check docker; docker compose down').out
-    assert "deny" in pre('echo "a;b" && docker ps').out
+    assert "deny" in pre('echo "a;b" && docker compose down').out
+    assert pre('echo "a;b" && docker ps').out == ""        # reading is never denied
 
 
 def test_resolved_and_renewed_blockers_do_not_crowd_the_inbox(db, cb, sql, tmp_path):

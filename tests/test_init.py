@@ -85,7 +85,7 @@ def test_five_concurrent_inits_all_succeed(empty_db, sql):
         assert "Traceback" not in err
     # exactly one of them created the schema, the others found it
     assert sum("created" in out for _, out, _ in results) == 1
-    assert sql("SELECT value FROM clambake.meta") == [(str(clambake.SCHEMA_VERSION),)]
+    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [(str(clambake.SCHEMA_VERSION),)]
     assert sql("SELECT count(*) FROM clambake.instances") == [(0,)]
 
 
@@ -509,7 +509,7 @@ def test_concurrent_inits_upgrade_the_original_schema_once(old_db, sql):
     assert _rows(sql, "instances") == before["instances"]
     assert _rows(sql, "messages") == before["messages"]
     assert _rows(sql, "project_memory") == _norm(before["project_memory"])
-    assert sql("SELECT value FROM clambake.meta") == [(str(clambake.SCHEMA_VERSION),)]
+    assert sql("SELECT value FROM clambake.meta WHERE key = 'schema_version'") == [(str(clambake.SCHEMA_VERSION),)]
 
 
 def test_upgrade_keeps_extra_columns(empty_db, cb, sql):

@@ -136,11 +136,11 @@ RANKING = [
     ("phrase-connection-refused", ["--all-projects", "--search", '"connection refused"'],
      "worker-connection-refused", "fulltext"),
     ("phrase-inotify", ["--all-projects", "--search", '"inotify events"'], "windows-file-watch", None),
-    # typos only the fuzzy fallback finds
-    ("typo-dokcer-compse", ["--global", "--search", "dokcer compse"], "compose-v2", "fuzzy"),
-    ("typo-dokcer-compse-unscoped", ["--search", "dokcer compse"], "compose-v2", "fuzzy"),
-    ("typo-playwrite", ["--all-projects", "--search", "playwrite screnshots"], "playwright-flaky", "fuzzy"),
-    ("typo-pgvectr", ["--all-projects", "--search", "pgvectr"], "pgvector-index-mem", "fuzzy"),
+    # typos: the words are corrected against the vocabulary of the stored memories
+    ("typo-dokcer-compse", ["--global", "--search", "dokcer compse"], "compose-v2", "corrected"),
+    ("typo-dokcer-compse-unscoped", ["--search", "dokcer compse"], "compose-v2", "corrected"),
+    ("typo-playwrite", ["--all-projects", "--search", "playwrite screnshots"], "playwright-flaky", "corrected"),
+    ("typo-pgvectr", ["--all-projects", "--search", "pgvectr"], "pgvector-index-mem", "corrected"),
     # weights: title above tags above body
     ("tag-over-body", ["--all-projects", "--search", "security"], "tokens-cookies", "fulltext"),
     ("title-over-body-websocket", ["--project", "webapp", "--search", "websocket"], "nginx-websocket", "fulltext"),

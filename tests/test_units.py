@@ -60,21 +60,30 @@ def test_span(seconds, shown):
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command,parts", [
-    ("docker ps", ["docker ps"]),
-    ("a; b", ["a", " b"]),
-    ("a && b || c", ["a ", " b ", " c"]),
-    ("a | b", ["a ", " b"]),
-    ("echo 'x; y' && z", ["echo 'x; y' ", " z"]),
-    ('echo "a && b"; c', ['echo "a && b"', " c"]),
-    ('echo "say \\"hi\\"; ok"', ['echo "say \\"hi\\"; ok"']),
-    ("echo a\\;b", ["echo a\\;b"]),
-    ("a\nb", ["a", "b"]),
-    ("a &", ["a "]),
+    ("docker ps", [["docker", "ps"]]),
+    ("a; b", [["a"], ["b"]]),
+    ("a && b || c", [["a"], ["b"], ["c"]]),
+    ("a | b", [["a"], ["b"]]),
+    ("echo 'x; y' && z", [["echo", "x; y"], ["z"]]),
+    ('echo "a && b"; c', [["echo", "a && b"], ["c"]]),
+    ('echo "say \\"hi\\"; ok"', [["echo", 'say "hi"; ok']]),
+    ("echo a\\;b", [["echo", "a;b"]]),
+    ("a\nb", [["a"], ["b"]]),
+    ("a &", [["a"]]),
     ("   ", []),
-    ("echo 'unterminated; rest", ["echo 'unterminated; rest"]),
+    ("echo 'unterminated; rest", [["echo", "unterminated; rest"]]),
+    ("cat F:\\Docker\\x.yml", [["cat", "F:\\Docker\\x.yml"]]),          # a Windows path keeps its backslashes
+    ("echo $(docker ps) done", [["echo", "$(docker ps)", "done"], ["docker", "ps"]]),
 ])
 def test_shell_parts(command, parts):
-    assert clambake.shell_parts(command) == parts
+    """Simple commands as their words (quotes removed), substitutions also as commands of their own."""
+    assert [words for words, _redirects, _piped in clambake.shell_parts(command)] == parts
+
+
+def test_shell_parts_redirections_and_pipes():
+    assert clambake.shell_parts("echo x > out.txt 2>&1 | tee -a log") == [
+        (["echo", "x"], ["out.txt"], False), (["tee", "-a", "log"], [], True)]
+    assert clambake.shell_parts("cat <<'EOF' > f\nrm -rf /\nEOF\nls") == [(["cat"], ["f"], False), (["ls"], [], False)]
 
 
 @pytest.mark.parametrize("argv,glued", [
