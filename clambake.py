@@ -69,6 +69,7 @@ ENV_GUARD = "CLAMBAKE_GUARD"                    # "off" disables the pre-tool gu
 ENV_HOOK_THROTTLE = "CLAMBAKE_HOOK_HEARTBEAT"   # duration, default 60s
 ENV_SWITCH = "CLAMBAKE"                         # "off": every hook is a silent no-op in this environment
 ENV_DELIVERY_INTERVAL = "CLAMBAKE_DELIVERY_INTERVAL"  # duration, default 10s: post-tool checks at most this often
+ENV_DASHBOARD_TOKEN = "CLAMBAKE_DASHBOARD_TOKEN"  # the dashboard's access token (else random off loopback)
 ENV_EMBED_URL = "CLAMBAKE_EMBED_URL"            # embedding provider; unset or "off": lexical recall only
 ENV_EMBED_PROVIDER = "CLAMBAKE_EMBED_PROVIDER"  # ollama | openai (default: openai when the URL has /v1)
 ENV_EMBED_MODEL = "CLAMBAKE_EMBED_MODEL"        # default nomic-embed-text
@@ -382,6 +383,7 @@ def note(text):
 # --------------------------------------------------------------------------
 
 _conn = None
+_threads = None                    # the dashboard's per-thread connections (ConnPool); None in the CLI
 _pooled = {"set_local": None}      # behind a pooler that refuses startup options (see connect)
 
 
@@ -514,10 +516,18 @@ def scrub(text, secrets):
 
 
 def connect(timeout=None):
-    """Open (once per process) the connection, autocommit, with timeouts set."""
+    """The connection, opened once per process (autocommit, with timeouts set).  In the dashboard's
+    server each thread has its own (_threads, see ConnPool): no connection is shared between threads."""
     global _conn
-    if _conn is not None:
-        return _conn
+    if _threads is not None:
+        return _threads.connect()
+    if _conn is None:
+        _conn = open_connection(timeout)
+    return _conn
+
+
+def open_connection(timeout=None):
+    """A new autocommit connection with the timeouts set."""
     try:
         import psycopg2
         import psycopg2.extensions
@@ -548,7 +558,7 @@ def connect(timeout=None):
     _limits["phase"] = "connect"
     try:
         try:
-            _conn = psycopg2.connect(dsn or "", **kw)
+            c = psycopg2.connect(dsn or "", **kw)
         except psycopg2.OperationalError as e:
             if "unsupported startup parameter" not in str(e):
                 raise
@@ -556,7 +566,7 @@ def connect(timeout=None):
             # the pooled server connection and reach other clients, so every statement runs in a short
             # transaction that sets the timeouts with SET LOCAL instead.
             del kw["options"]
-            _conn = psycopg2.connect(dsn or "", **kw)
+            c = psycopg2.connect(dsn or "", **kw)
             _pooled["set_local"] = "; ".join(f"SET LOCAL {k} = {int(v)}" for k, v in settings.items())
     except Stalled as e:
         raise stalled_error(e.args[0]) from None
@@ -571,8 +581,8 @@ def connect(timeout=None):
         raise connect_error(str(e), secrets) from None
     finally:
         _limits["phase"] = "query"
-    _conn.autocommit = True
-    return _conn
+    c.autocommit = True
+    return c
 
 
 def connect_error(text, secrets):
@@ -991,79 +1001,103 @@ def claim_line(c):
             f"expires in {span(c['expires_in'])}" + (f" - {one_line(c['reason'], 60)}" if c["reason"] else ""))
 
 
+def status_data(me, limit=15, activity=5, offset=0):
+    """Live instances (offset/limit), claims, open blockers and recent activity, as plain data with the
+    keys of `status --json`, in one statement (its json aggregates carry the lists)."""
+    p = {"live": live_window(), "lim": limit, "off": offset, "clim": max(limit, 50), "act": activity,
+         "me": me["instance_id"] if me else None, "project": me["project"] if me else None}
+    unread = "NULL::bigint"
+    if me:
+        p.update(deliver_params(me))
+        unread = UNREAD_COUNT_SQL
+    return q(
+        "WITH live AS (SELECT instance_id, project, current_task, status, host, working_dir, started_at, "
+        "  extract(epoch FROM now() - last_heartbeat)::float AS hb_age FROM clambake.instances "
+        f"  WHERE {LIVE}), "
+        "inst AS (SELECT row_number() OVER () AS n, * FROM (SELECT * FROM live ORDER BY "
+        "  (instance_id = %(me)s) DESC, (project = %(project)s) DESC, hb_age, instance_id "
+        "  LIMIT %(lim)s OFFSET %(off)s) s), "
+        "cl AS (SELECT s.*, count(*) OVER () AS total FROM (" + CLAIMS_SQL + ") s "
+        "  ORDER BY s.age DESC, s.resource LIMIT %(clim)s), "
+        "bl AS (SELECT s.*, count(*) OVER () AS total FROM (" + OPEN_BLOCKERS_SQL + " AND m.resource IS NULL) s "
+        "  ORDER BY s.age DESC, s.id LIMIT %(clim)s), "
+        "act AS (SELECT instance_id, project, action, summary, "
+        "  extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
+        "  ORDER BY created_at DESC, id DESC LIMIT %(act)s) "
+        "SELECT %(me)s AS me, " + unread + " AS unread, (SELECT count(*) FROM live) AS live_total, "
+        "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, 'project', project, "
+        "  'task', current_task, 'status', status, 'host', host, 'working_dir', working_dir, "
+        "  'heartbeat_age_s', round(hb_age::numeric, 1)) ORDER BY n), '[]') FROM inst) AS instances, "
+        "(SELECT coalesce(max(total), 0) FROM cl) AS claims_total, "
+        "(SELECT coalesce(json_agg(json_build_object('resource', resource, 'instance_id', instance_id, "
+        "  'project', project, 'reason', reason, 'age_s', round(age::numeric, 1), "
+        "  'expires_in_s', round(expires_in::numeric, 1), 'message_id', message_id) "
+        "  ORDER BY age DESC, resource), '[]') FROM cl) AS claims, "
+        "(SELECT coalesce(max(total), 0) FROM bl) AS blockers_total, "
+        "(SELECT coalesce(json_agg(json_build_object('id', id, 'from', from_instance, 'project', from_project, "
+        "  'to', to_target, 'subject', subject, 'age_s', round(age::numeric, 1)) ORDER BY age DESC, id), '[]') "
+        "  FROM bl) AS blockers, "
+        "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, 'project', project, "
+        "  'action', action, 'summary', summary, 'age_s', round(age::numeric, 1))), '[]') FROM act) AS activity, "
+        # what the off switch has turned off (`off --project`, `off --session`)
+        "(SELECT coalesce(json_agg(json_build_object('project', project, 'set_by', set_by, "
+        "  'age_s', round(extract(epoch FROM now() - set_at)::numeric, 1)) ORDER BY project), '[]') "
+        "  FROM (SELECT * FROM clambake.hooks_off ORDER BY project LIMIT 50) h) AS hooks_off_projects, "
+        "(SELECT coalesce(json_agg(json_build_object('instance_id', instance_id, "
+        "  'age_s', round(extract(epoch FROM now() - hooks_off_at)::numeric, 1)) ORDER BY instance_id), '[]') "
+        f"  FROM (SELECT * FROM clambake.instances WHERE hooks_off_at IS NOT NULL AND {LIVE} "
+        "  ORDER BY instance_id LIMIT 50) h) AS hooks_off_sessions",
+        p, one=True)
+
+
 def cmd_status(args):
     if not 1 <= args.limit <= 500 or not 0 <= args.activity <= 100:
         raise ClambakeError("--limit must be 1..500 and --activity 0..100", USAGE)
     me = whoami(args, required=False)
-    live = live_window()
     limit = args.limit
-    p = {"live": live, "lim": limit + 1, "me": me["instance_id"] if me else None,
-         "project": me["project"] if me else None}
-    instances = q(f"SELECT {INSTANCE_COLS}, count(*) OVER () AS total FROM clambake.instances i WHERE {LIVE_I} "
-                  "ORDER BY (i.instance_id = %(me)s) DESC, (i.project = %(project)s) DESC, i.last_heartbeat DESC "
-                  "LIMIT %(lim)s", p)
-    total = instances[0]["total"] if instances else 0
-    instances = instances[:limit]
-    # with their totals, so the text can say how many are not shown
-    p["clim"] = max(limit, 50)
-    claims = q("SELECT s.*, count(*) OVER () AS total FROM (" + CLAIMS_SQL + ") s "
-               "ORDER BY s.age DESC LIMIT %(clim)s", p)
-    blockers = q("SELECT s.*, count(*) OVER () AS total FROM (" + OPEN_BLOCKERS_SQL + " AND m.resource IS NULL) s "
-                 "ORDER BY s.age DESC, s.id LIMIT %(clim)s", p)
-    activity = q("SELECT instance_id, project, action, summary, "
-                 "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log "
-                 "ORDER BY created_at DESC LIMIT %s", (args.activity,)) if args.activity else []
-    unread = unread_count(me) if me else None
-    off = hooks_off_state(me)
-    if args.json:
-        emit_json({
-            "me": me["instance_id"] if me else None, "unread": unread, "live_total": total,
-            "hooks_off": {"env": off["env"], "projects": [{"project": r["project"], "set_by": r["set_by"],
-                                                           "age_s": round(r["age"], 1)} for r in off["projects"]],
-                          "sessions": [r["instance_id"] for r in off["sessions"]]},
-            "instances": [instance_dict(r) for r in instances],
-            "claims": [{"resource": c["resource"], "instance_id": c["instance_id"], "project": c["project"],
-                        "reason": c["reason"], "age_s": round(c["age"], 1), "expires_in_s": round(c["expires_in"], 1),
-                        "message_id": c["message_id"]} for c in claims],
-            "blockers": [{"id": b["id"], "from": b["from_instance"], "project": b["from_project"],
-                          "to": b["to_target"], "subject": b["subject"], "age_s": round(b["age"], 1)}
-                         for b in blockers],
-            "activity": [{"instance_id": a["instance_id"], "project": a["project"], "action": a["action"],
-                          "summary": a["summary"], "age_s": round(a["age"], 1)} for a in activity]})
+    st = status_data(me, limit, args.activity)
+    off = {"env": os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS, "projects": st["hooks_off_projects"],
+           "sessions": st["hooks_off_sessions"]}
+    if args.json:       # the stable keys (the dashboard also uses the claim and blocker totals)
+        out = {k: v for k, v in st.items() if not k.endswith("_total") and not k.startswith("hooks_off")}
+        out["live_total"] = st["live_total"]
+        out["hooks_off"] = dict(off, sessions=[r["instance_id"] for r in off["sessions"]])
+        emit_json(out)
         return OK
+    total = st["live_total"]
     if me:
-        emit(f"me: {me['instance_id']} ({me['project']}), unread {unread}")
+        emit(f"me: {me['instance_id']} ({me['project']}), unread {st['unread']}")
     else:
         emit("me: not registered")
     if off["env"] or off["projects"] or off["sessions"]:
         emit("hooks off: " + "; ".join(
             ([f"this environment ({ENV_SWITCH}=off)"] if off["env"] else [])
-            + [f"project {one_line(r['project'], MAX_NAME)} ({ago(r['age'])}"
+            + [f"project {one_line(r['project'], MAX_NAME)} ({ago(r['age_s'])}"
                + (f" by {one_line(r['set_by'], MAX_NAME)})" if r["set_by"] else ")") for r in off["projects"]]
-            + [f"session {one_line(r['instance_id'], MAX_NAME)} ({ago(r['age'])})" for r in off["sessions"]]))
+            + [f"session {one_line(r['instance_id'], MAX_NAME)} ({ago(r['age_s'])})" for r in off["sessions"]]))
     emit(f"live instances: {total}")
-    for r in instances:
+    for r in st["instances"]:
         mark = "*" if me and r["instance_id"] == me["instance_id"] else " "
-        task = f" - {one_line(r['current_task'], 60)}" if r["current_task"] else ""
-        emit(f"{mark} {r['instance_id']}  {r['project']}  {r['status']}  {ago(r['hb_age'])}  {r['host']}{task}")
-    if total > len(instances):
-        emit(f"  (+{total - len(instances)} more; status --limit N)")
-    if claims:
-        emit(f"claims: {claims[0]['total']}")
-        for c in claims[:limit]:
-            emit("  " + claim_line(c))
-        if claims[0]["total"] > limit:
-            emit(f"  (+{claims[0]['total'] - limit} more; status --limit N)")
-    if blockers:
-        emit(f"open blockers: {blockers[0]['total']}")
-        for b in blockers[:limit]:
-            emit(f"  #{b['id']} {b['from_instance']} -> {b['to_target']} {ago(b['age'])}: {one_line(b['subject'], 70)}")
-        if blockers[0]["total"] > limit:
-            emit(f"  (+{blockers[0]['total'] - limit} more; status --limit N)")
-    if activity:
+        task = f" - {one_line(r['task'], 60)}" if r["task"] else ""
+        emit(f"{mark} {r['instance_id']}  {one_line(r['project'], 60)}  {r['status']}  {ago(r['heartbeat_age_s'])}  "
+             f"{one_line(r['host'], 60)}{task}")
+    if total > len(st["instances"]):
+        emit(f"  (+{total - len(st['instances'])} more; status --limit N)")
+    for what, items, n in (("claims", st["claims"], st["claims_total"]),
+                           ("open blockers", st["blockers"], st["blockers_total"])):
+        if not items:
+            continue
+        emit(f"{what}: {n}")
+        for c in items[:limit]:
+            emit("  " + (claim_line(dict(c, age=c["age_s"], expires_in=c["expires_in_s"])) if what == "claims" else
+                         f"#{c['id']} {c['from']} -> {one_line(c['to'], 60)} {ago(c['age_s'])}: "
+                         f"{one_line(c['subject'], 70)}"))
+        if n > limit:
+            emit(f"  (+{n - limit} more; status --limit N)")
+    if st["activity"]:
         emit("recent:")
-        for a in activity:
-            emit(f"  {ago(a['age'])} {a['instance_id'] or '-'} {a['action']}: {one_line(a['summary'], 70)}")
+        for a in st["activity"]:
+            emit(f"  {ago(a['age_s'])} {a['instance_id'] or '-'} {a['action']}: {one_line(a['summary'], 70)}")
     return OK
 
 
@@ -1173,12 +1207,8 @@ def cmd_send(args):
     with transaction():
         if mtype == "blocker" and resource:
             taken_from = take_claim(me, resource, subject, claim_ttl, args.force)
-        msg = q("INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type, "
-                "subject, body, reply_to, resource, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                "now() + make_interval(secs => %s)) RETURNING id",
-                (iid, project, target, kind, mtype, subject, body, reply_to, resource, max(msg_ttl, claim_ttl)
-                 if mtype == "blocker" and resource else msg_ttl), one=True)
-        mid = msg["id"]
+        mid = insert_message(iid, project, kind, target, mtype, subject, body, reply_to, resource,
+                             max(msg_ttl, claim_ttl) if mtype == "blocker" and resource else msg_ttl)
         if mtype == "blocker" and resource:
             q("UPDATE clambake.claims SET message_id = %s WHERE resource = %s", (mid, resource))
             if taken_from:
@@ -1212,6 +1242,15 @@ def cmd_send(args):
             line += f"; note: you held no claim on {resource}"
     emit(line)
     return OK
+
+
+def insert_message(sender, project, kind, target, mtype, subject, body=None, reply_to=None, resource=None,
+                   ttl=DEFAULT_MESSAGE_TTL):
+    """Store one message; -> its id."""
+    return q("INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, message_type, "
+             "subject, body, reply_to, resource, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+             "now() + make_interval(secs => %s)) RETURNING id",
+             (sender, project, target, kind, mtype, subject, body, reply_to, resource, ttl), one=True)["id"]
 
 
 def take_claim(me, resource, reason, ttl, force):
@@ -1380,10 +1419,7 @@ def cmd_read(args):
     if me and m["from_instance"] != me["instance_id"]:
         q("INSERT INTO clambake.message_receipts (message_id, instance_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
           (mid, me["instance_id"]))
-    parent = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.id = %s", (m["reply_to"],), one=True) \
-        if m["reply_to"] else None
-    replies = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.reply_to = %s ORDER BY m.id LIMIT 20",
-                (mid,))
+    parent, replies = message_thread(m)
     receipts = message_receipts(m) if args.receipts else None
     if args.json:
         out = message_dict(m)
@@ -1408,6 +1444,15 @@ def cmd_read(args):
         emit("read by: " + (", ".join(f"{r['instance_id']} ({ago(r['age'])})" for r in read) or "nobody yet"))
         emit("not read by: " + (", ".join(unread) or "nobody (among live recipients)"))
     return OK
+
+
+def message_thread(m):
+    """(parent message or None, first 20 replies) of one message."""
+    parent = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.id = %s", (m["reply_to"],), one=True) \
+        if m["reply_to"] else None
+    replies = q(f"SELECT {MESSAGE_COLS} FROM clambake.messages m WHERE m.reply_to = %s ORDER BY m.id LIMIT 20",
+                (m["id"],))
+    return parent, replies
 
 
 def message_receipts(m):
@@ -2345,6 +2390,23 @@ def find_memory(mid, scope=None):
     return rows[0]
 
 
+def recall_memories(where, p, search=None, limit=10, offset=0, useful_first=True, semantic=True):
+    """Memories matching the filters (memory_filters): ranked by search_memories() when there are
+    search words, else newest first (recall: the most useful kinds before the rest; the dashboard's
+    browsing pages by time alone, which the updated_at indexes serve).  -> a SearchResult (rows, total,
+    method); `offset` pages on, `total` is capped at 1000 without search."""
+    if search and search.strip():
+        found = search_memories(where, p, search.strip(), limit + offset, semantic=semantic)
+        rows, total, method = found
+        return SearchResult(rows[offset:], total, method, found.corrections, found.note)
+    base = " AND ".join(where) or "TRUE"
+    rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
+             f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
+             f"{MEMORY_TYPE_RANK + ', ' if useful_first else ''}mem.updated_at DESC, mem.id DESC "
+             f"LIMIT %(lim)s OFFSET %(off)s", dict(p, lim=limit, off=offset))
+    return SearchResult(rows, (rows[0]["total"] if rows else 0), "recent")
+
+
 def cmd_recall(args):
     if args.limit < 1 or args.limit > 200:
         raise ClambakeError("--limit must be between 1 and 200", USAGE)
@@ -2364,17 +2426,9 @@ def cmd_recall(args):
     if not (args.global_ or args.project or args.all_projects):
         me = whoami(args, required=False)
     where, p = memory_filters(args, me)
-    found = None
-    if search and search.strip():
-        found = search_memories(where, p, search.strip(), args.limit, semantic=not args.lexical)
-        rows, total, method = found
-    else:
-        method = "recent"
-        base = " AND ".join(where) or "TRUE"
-        rows = q(f"SELECT {RECALL_COLS}, (SELECT count(*) FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} "
-                 f"LIMIT 1000) s) AS total FROM {MEMORY_VIEW} WHERE {base} ORDER BY "
-                 f"{MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT %(lim)s", dict(p, lim=args.limit))
-        total = rows[0]["total"] if rows else 0
+    found = recall_memories(where, p, search, args.limit, semantic=not args.lexical)
+    rows, total, method = found
+    found = found if search and search.strip() else None
     if args.json:
         out = {"method": method, "total": total, "memories": [memory_dict(r, full=args.full) for r in rows]}
         if found is not None:
@@ -3691,42 +3745,42 @@ def cmd_log(args):
     return OK
 
 
+def history_entries(project=None, instance=None, action=None, since=None, me_id=None, limit=20, before=None):
+    """Session log rows, newest first, filtered; `before` (a log id) pages on.  As plain data with the
+    keys of `history --json`."""
+    where, p = ["TRUE"], {"lim": limit}
+    for value, cond, key in ((project, "project = %(project)s", "project"),
+                             (instance, "(instance_id = %(inst)s OR starts_with(instance_id, %(inst)s))", "inst"),
+                             (action, "action = %(action)s", "action"),
+                             (since, "created_at > now() - make_interval(secs => %(since)s)", "since"),
+                             (me_id, "instance_id = %(me)s", "me"),
+                             (before, "id < %(before)s", "before")):
+        if value is not None:
+            where.append(cond)
+            p[key] = value
+    return q("SELECT id, instance_id, project, action, summary, files_modified AS files, created_at, "
+             "round(extract(epoch FROM now() - created_at)::numeric, 1)::float AS age_s FROM clambake.session_log "
+             "WHERE " + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT %(lim)s", p)
+
+
 def cmd_history(args):
     if args.limit < 1 or args.limit > 500:
         raise ClambakeError("--limit must be between 1 and 500", USAGE)
-    where, p = ["TRUE"], {"lim": args.limit}
     for value, what in ((args.project, "project"), (args.instance, "instance"), (args.action, "action")):
         if value is not None:
             check_text(value, what, MAX_NAME, required=True)
-    if args.project:
-        where.append("project = %(project)s")
-        p["project"] = norm_project(args.project)
-    if args.instance:
-        where.append("(instance_id = %(inst)s OR starts_with(instance_id, %(inst)s))")
-        p["inst"] = args.instance
-    if args.action:
-        where.append("action = %(action)s")
-        p["action"] = args.action.strip().lower()
-    if args.since:
-        where.append("created_at > now() - make_interval(secs => %(since)s)")
-        p["since"] = parse_duration(args.since, "--since")
-    if args.mine:
-        me = whoami(args)
-        where.append("instance_id = %(me)s")
-        p["me"] = me["instance_id"]
-    rows = q("SELECT id, instance_id, project, action, summary, files_modified, created_at, "
-             "extract(epoch FROM now() - created_at)::float AS age FROM clambake.session_log WHERE "
-             + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT %(lim)s", p)
+    since = parse_duration(args.since, "--since") if args.since else None
+    me_id = whoami(args)["instance_id"] if args.mine else None
+    rows = history_entries(norm_project(args.project) if args.project else None, args.instance or None,
+                           args.action.strip().lower() if args.action else None, since, me_id, args.limit)
     if args.json:
-        emit_json({"entries": [{"id": r["id"], "instance_id": r["instance_id"], "project": r["project"],
-                                "action": r["action"], "summary": r["summary"], "files": r["files_modified"],
-                                "created_at": r["created_at"], "age_s": round(r["age"], 1)} for r in rows]})
+        emit_json({"entries": rows})
         return OK
     if not rows:
         emit("no log entries")
     for r in rows:
-        files = f" [{', '.join(r['files_modified'][:5])}]" if r["files_modified"] else ""
-        emit(f"#{r['id']} {ago(r['age'])} {r['instance_id'] or '-'} ({r['project'] or '-'}) {r['action']}: "
+        files = f" [{', '.join(r['files'][:5])}]" if r["files"] else ""
+        emit(f"#{r['id']} {ago(r['age_s'])} {r['instance_id'] or '-'} ({r['project'] or '-'}) {r['action']}: "
              f"{one_line(r['summary'], 100)}{files}")
     return OK
 
@@ -5816,18 +5870,6 @@ def switch_target(args):
     return "session", me["project"], me
 
 
-def hooks_off_state(me):
-    """What is switched off: this environment, projects, live sessions."""
-    projects = q("SELECT project, set_by, extract(epoch FROM now() - set_at)::float AS age FROM clambake.hooks_off "
-                 "ORDER BY project LIMIT 50")
-    sessions = q("SELECT instance_id, project, extract(epoch FROM now() - hooks_off_at)::float AS age "
-                 "FROM clambake.instances WHERE hooks_off_at IS NOT NULL "
-                 "AND last_heartbeat > now() - make_interval(secs => %s) ORDER BY instance_id LIMIT 50",
-                 (live_window(),))
-    return {"env": os.environ.get(ENV_SWITCH, "").strip().lower() in OFF_WORDS, "projects": projects,
-            "sessions": sessions}
-
-
 def cmd_off(args):
     scope, project, me = switch_target(args)
     with transaction():
@@ -6172,6 +6214,30 @@ def cmd_uninstall_hooks(args):
 
 
 # --------------------------------------------------------------------------
+# dashboard: a live web page for the human (server and page in companion files)
+# --------------------------------------------------------------------------
+
+DASHBOARD_SERVER = "clambake_dashboard.py"     # a data file (asset_path): the server, compiled only by `dashboard`
+DASHBOARD_PAGE = "clambake_dashboard.html"      # a data file: the page
+DASHBOARD_ACTOR = "human@dashboard"             # sender and log actor of the dashboard's writes
+
+
+def cmd_dashboard(args):
+    """The web dashboard (README: Dashboard).  Its server code lives in clambake_dashboard.py and runs in
+    this module's namespace (same helpers, same connection handling), so that no other command pays to
+    compile it."""
+    path = asset_path(DASHBOARD_SERVER)
+    try:
+        with open(path, encoding="utf-8") as f:
+            code = compile(f.read(), path, "exec")
+    except OSError as e:
+        raise ClambakeError(f"cannot read the dashboard server {path}: {e.strerror}", REFUSED,
+                            hint="reinstall clambake: clambake_dashboard.py and .html ship beside clambake.py") from None
+    exec(code, globals())
+    return serve_dashboard(args)
+
+
+# --------------------------------------------------------------------------
 # argument parsing and main
 # --------------------------------------------------------------------------
 
@@ -6204,6 +6270,7 @@ COMMANDS = [
     ("hook", "run a Claude Code hook (reads the hook JSON on stdin)", "hook session-start"),
     ("install-hooks", "add clambake's hooks to Claude Code settings", "install-hooks --user"),
     ("uninstall-hooks", "remove exactly the hooks install-hooks added", "uninstall-hooks --user"),
+    ("dashboard", "live web page: instances, claims, messages, memory, log", "dashboard --open"),
     ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
 
@@ -6529,6 +6596,17 @@ def build_parser(only=None):
 
     sp = add("hook", cmd_hook, json_flag=False)
     sp.add_argument("event", choices=list(HOOK_EVENTS), help=", ".join(HOOK_EVENTS))
+
+    sp = add("dashboard", cmd_dashboard, json_flag=False)
+    sp.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs "
+                                                        "the token)")
+    sp.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    sp.add_argument("--open", action="store_true", help="open the page in a browser")
+    sp.add_argument("--write", action="store_true", help="allow steering: send, release/extend claims, "
+                                                         "mark memories")
+    sp.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="accept this Host name too (DNS rebinding guard; IP addresses always pass)")
+    sp.add_argument("--poll", default="1s", help=argparse.SUPPRESS)
 
     for name, func in (("install-hooks", cmd_install_hooks), ("uninstall-hooks", cmd_uninstall_hooks)):
         sp = add(name, func, json_flag=False)

@@ -778,6 +778,38 @@ DROP TRIGGER IF EXISTS claims_notify_end ON clambake.claims;
 CREATE TRIGGER claims_notify_end AFTER DELETE ON clambake.claims
     FOR EACH ROW EXECUTE FUNCTION clambake.notify_claim_end();
 
+---------------------------------------------------------------------------
+-- notifications for the dashboard: channel clambake_ui (so `wait` is not woken by every heartbeat),
+-- one per statement, the payload naming the table: i instances, c claims, r receipts, l session log,
+-- k memories, m messages changed (new messages also arrive on channel clambake).  NOTIFY payloads are
+-- deduplicated per transaction, so a batch costs one notification per table.
+---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION clambake.notify_ui() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('clambake_ui', TG_ARGV[0]);
+    RETURN NULL;
+END
+$$;
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('instances', 'i', 'INSERT OR UPDATE OR DELETE'),
+                                   ('claims', 'c', 'INSERT OR UPDATE OR DELETE'),
+                                   ('message_receipts', 'r', 'INSERT'),
+                                   ('session_log', 'l', 'INSERT'),
+                                   ('project_memory', 'k', 'INSERT OR UPDATE OR DELETE'),
+                                   ('global_memory', 'k', 'INSERT OR UPDATE OR DELETE'),
+                                   ('messages', 'm', 'UPDATE OR DELETE')) v(tab, tag, ev)
+    LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON clambake.%I', t.tab || '_notify_ui', t.tab);
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON clambake.%I FOR EACH STATEMENT '
+                       'EXECUTE FUNCTION clambake.notify_ui(%L)', t.tab || '_notify_ui', t.ev, t.tab, t.tag);
+    END LOOP;
+END
+$$;
+
 INSERT INTO clambake.meta (key, value) VALUES ('schema_version', '5')
 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = now()
 WHERE clambake.meta.value::int < excluded.value::int;

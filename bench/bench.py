@@ -65,7 +65,8 @@ SCRIPT = os.path.join(SNAPSHOT, "clambake.py")
 
 
 def snapshot():
-    for name in ("clambake.py", "schema.sql", "pyproject.toml", "README.md", "LICENSE"):
+    for name in ("clambake.py", "schema.sql", "clambake_dashboard.py", "clambake_dashboard.html", "pyproject.toml",
+                 "README.md", "LICENSE"):
         shutil.copy2(os.path.join(REPO, name), os.path.join(SNAPSHOT, name))
     # data files the wheel ships (pyproject.toml's force-include): the install must find them
     import re
@@ -611,6 +612,133 @@ def setup_identities(ctx, scale):
 
 
 # --------------------------------------------------------------------------
+# dashboard at scale (helper "dash"): first-load server time, 20 event streams on one LISTEN
+# --------------------------------------------------------------------------
+
+# what the page asks for when it opens (the memory search is measured too, but a human types it later)
+DASHBOARD_FIRST_LOAD = ("/", "/api/overview?offset=0&limit=100", "/api/messages?limit=50",
+                        "/api/memories?limit=30&offset=0&scope=all", "/api/log?limit=50")
+DASHBOARD_LATER = ("/api/memories?limit=30&offset=0&scope=all&search=docker+restart",
+                   "/api/memories?limit=30&offset=0&scope=project&project=proj-3&search=docker+restart",
+                   "/api/messages?limit=50&project=proj-3&type=warning", "/api/log?limit=50&project=proj-3")
+TARGET_DASHBOARD_LOAD_MS = 150.0
+
+
+def dashboard_scale(dsn, streams=20, changes=10, log=print):
+    """Start `clambake dashboard` on the scale database and measure (1) the server time of the page's
+    first-load requests (Server-Timing, cache cold: each repeat follows a change), (2) how long a message
+    inserted by another process takes to reach each of `streams` open event streams, and (3) how many
+    database connections the dashboard holds meanwhile (one of them listening)."""
+    import http.client
+    import re as _re
+    proc = subprocess.Popen([PY, SCRIPT, "dashboard", "--port", "0"], env=dict(base_env(dsn), PYTHONUNBUFFERED="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(_re.search(r"http://[^:]+:(\d+)/", proc.stdout.readline()).group(1))
+
+        def get(path):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            t0 = time.perf_counter()
+            c.request("GET", path)
+            r = c.getresponse()
+            r.read()
+            wall = (time.perf_counter() - t0) * 1000
+            m = _re.search(r"dur=([\d.]+)", r.getheader("Server-Timing") or "")
+            c.close()
+            assert r.status == 200, (path, r.status)
+            return float(m.group(1)) if m else wall, wall
+
+        conn = sql_conn(dsn)
+        cur = conn.cursor()
+
+        def change(i):   # a real change from another connection: the cache is cold afterwards
+            cur.execute("INSERT INTO clambake.messages (from_instance, from_project, to_target, target_kind, "
+                        "message_type, subject, expires_at) VALUES ('inst-0001', 'proj-1', '@all', 'all', 'info', "
+                        "%s, now() + interval '1 hour')", (f"dashboard bench {i}",))
+        per_path = {p: [] for p in DASHBOARD_FIRST_LOAD + DASHBOARD_LATER}
+        walls = []
+        for i in range(6):
+            change(i)
+            time.sleep(0.3)
+            total_wall = 0.0
+            for path in DASHBOARD_FIRST_LOAD + DASHBOARD_LATER:
+                server_ms, wall = get(path)
+                if i:                       # the first round warms plans and buffers
+                    per_path[path].append(server_ms)
+                total_wall += wall if path in DASHBOARD_FIRST_LOAD else 0
+            if i:
+                walls.append(total_wall)
+        first_load = {p: round(statistics.median(per_path[p]), 1) for p in DASHBOARD_FIRST_LOAD}
+        later = {p: round(statistics.median(per_path[p]), 1) for p in DASHBOARD_LATER}
+        total = round(sum(first_load.values()), 1)
+        cached = round(statistics.median(get(DASHBOARD_FIRST_LOAD[1])[0] for _ in range(5)), 2)
+
+        # event streams
+        import socket as _socket
+        arrivals = [[] for _ in range(streams)]
+        ready = threading.Barrier(streams + 1)
+        stop = threading.Event()
+
+        def reader(k):
+            s = _socket.create_connection(("127.0.0.1", port), timeout=30)
+            s.sendall(b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            buf = b""
+            while b"event: hello" not in buf:
+                buf += s.recv(65536)
+            ready.wait()
+            buf = b""
+            while not stop.is_set():
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                buf += chunk
+                while b"\n\n" in buf:
+                    ev, buf = buf.split(b"\n\n", 1)
+                    if ev.startswith(b"event: change") and b'"m"' in ev:
+                        arrivals[k].append(time.perf_counter())
+            s.close()
+        threads = [threading.Thread(target=reader, args=(k,), daemon=True) for k in range(streams)]
+        for t in threads:
+            t.start()
+        ready.wait()
+        time.sleep(0.5)
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE query LIKE 'SELECT pg_notify(''clambake_ui''%%' "
+                    "OR query LIKE 'LISTEN%%') FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'clambake'")
+        n_conns, n_listen = cur.fetchone()
+        sent, lat = [], []
+        for i in range(changes):
+            for a in arrivals:
+                a.clear()
+            t0 = time.perf_counter()
+            change(100 + i)
+            deadline = time.time() + 5
+            while time.time() < deadline and not all(arrivals):
+                time.sleep(0.005)
+            lat += [(a[0] - t0) * 1000 for a in arrivals if a]
+            sent.append(sum(1 for a in arrivals if a))
+            time.sleep(0.2)
+        stop.set()
+        conn.close()
+        return {"first_load_server_ms": first_load, "first_load_total_server_ms": total, "later_server_ms": later,
+                "first_load_total_wall_ms": round(statistics.median(walls), 1), "cached_overview_ms": cached,
+                "target_ms": TARGET_DASHBOARD_LOAD_MS, "met": total < TARGET_DASHBOARD_LOAD_MS,
+                "streams": streams, "changes": changes, "delivered": sum(sent), "expected": streams * changes,
+                "event_latency_ms": {"p50": round(statistics.median(lat), 1), "p95": round(pct(lat, 95), 1),
+                                     "max": round(max(lat), 1)} if lat else None,
+                "db_connections": n_conns, "listening_connections": n_listen}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# --------------------------------------------------------------------------
 # recall query time (inside the process)
 # --------------------------------------------------------------------------
 
@@ -1135,6 +1263,8 @@ def main():
             rq = recall_query_times(dsn, ctx["project"])
             lat, cmds = measure_latency(ctx, runs, label="scale")
             res["scale"] = {"runs": runs, "latency": lat, "commands": cmds, "data": data, "recall_query": rq}
+            log("bench: dashboard at scale")
+            res["scale"]["dashboard"] = dashboard_scale(dsn, log=log)
             log("bench: cleanup on the scale data")
             dt1, _, out1, _ = cb(["cleanup"], ctx["env"], cwd=cwd)
             dt2, _, out2, _ = cb(["cleanup"], ctx["env"], cwd=cwd)

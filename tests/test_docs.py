@@ -340,10 +340,37 @@ class DocSession:
         assert res.code == 0, (f"{cmd.doc}:{cmd.lineno}: `{cmd.text}` would block: {resource} is held by "
                                f"another instance at this point\n{res.out}{res.err}")
 
+    def run_dashboard(self, cmd, argv):
+        """`dashboard` serves until stopped: start it as a real process (on a free port, BROWSER=true so
+        --open opens nothing), fetch the page it prints, stop it."""
+        import subprocess
+        import sys
+        import urllib.request
+        from conftest import SCRIPT
+        if "--port" in argv:
+            argv[argv.index("--port") + 1] = "0"
+        else:
+            argv.append("--port=0")
+        env = dict(os.environ, **self.env, **cmd.env, BROWSER="true", PYTHONUNBUFFERED="1")
+        proc = subprocess.Popen([sys.executable, SCRIPT] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, cwd=self.workdir)
+        try:
+            line = proc.stdout.readline()
+            m = re.search(r"http://\S+", line)
+            assert m, f"{cmd.doc}:{cmd.lineno}: {cmd.text}\nprinted no URL: {line!r} {proc.stderr.read()!r}"
+            url = re.sub(r"//[^:/]+:", "//127.0.0.1:", m.group(0))
+            with urllib.request.urlopen(url, timeout=10) as r:
+                assert r.status == 200 and b"clambake" in r.read()
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
     def run(self, cmd):
         sub, argv = self.substitute(cmd)
         if sub in NOT_RUN_COMMANDS:
             return None
+        if sub == "dashboard":
+            return self.run_dashboard(cmd, argv)
         if sub == "wait":
             self.prepare_wait(cmd, argv)
         env = dict(self.env, **cmd.env)
