@@ -1009,7 +1009,7 @@ def status_data(me, limit=15, activity=5, offset=0):
     unread = "NULL::bigint"
     if me:
         p.update(deliver_params(me))
-        unread = UNREAD_COUNT_SQL
+        unread = UNREAD_COUNT_SQL.format(where="")
     return q(
         "WITH live AS (SELECT instance_id, project, current_task, status, host, working_dir, started_at, "
         "  extract(epoch FROM now() - last_heartbeat)::float AS hb_age FROM clambake.instances "
