@@ -14,11 +14,9 @@ Fixtures:
     cbp(*args, env=None, input=None, cwd=None)  clambake.py as a real process
 """
 
-import glob
 import io
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -343,30 +341,30 @@ def _clean_env(monkeypatch):
     return monkeypatch
 
 
+def fresh_database(server, template, env, set_dsn=True):
+    """Yield a new database cloned from `template` on `server` (CLAMBAKE_DSN set unless told not to);
+    dropped afterwards."""
+    name = server.create_database(template)
+    try:
+        d = Database(name, server.dsn_for(name))
+        if set_dsn:
+            env.setenv("CLAMBAKE_DSN", d.dsn)
+        yield d
+    finally:
+        server.drop_database(name)
+
+
 @pytest.fixture
 def db(pg, _template, _clean_env):
     """A fresh database with the clambake schema; CLAMBAKE_DSN points at it."""
-    name = pg.create_database(_template)
-    try:
-        d = Database(name, pg.dsn_for(name))
-        _clean_env.setenv("CLAMBAKE_DSN", d.dsn)
-        yield d
-    finally:
-        pg.drop_database(name)
+    yield from fresh_database(pg, _template, _clean_env)
 
 
 @pytest.fixture
 def empty_db(request, pg, _clean_env):
     """A fresh database without the schema (for init / upgrade / missing-schema
     tests). Sets CLAMBAKE_DSN too, unless the test also uses `db`."""
-    name = pg.create_database("template0")
-    try:
-        d = Database(name, pg.dsn_for(name))
-        if "db" not in request.fixturenames:
-            _clean_env.setenv("CLAMBAKE_DSN", d.dsn)
-        yield d
-    finally:
-        pg.drop_database(name)
+    yield from fresh_database(pg, "template0", _clean_env, set_dsn="db" not in request.fixturenames)
 
 
 class SQL:
@@ -559,13 +557,7 @@ def vector_pg(request, pg):
 @pytest.fixture
 def vdb(vector_pg, _clean_env):
     """A fresh, empty database on the pgvector server; CLAMBAKE_DSN points at it (run `init` first)."""
-    name = vector_pg.create_database("template0")
-    try:
-        d = Database(name, vector_pg.dsn_for(name))
-        _clean_env.setenv("CLAMBAKE_DSN", d.dsn)
-        yield d
-    finally:
-        vector_pg.drop_database(name)
+    yield from fresh_database(vector_pg, "template0", _clean_env)
 
 
 @pytest.fixture(scope="session")

@@ -78,6 +78,17 @@ def bouncer(db):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def assert_pool_keeps_no_timeouts(bouncer):
+    """The one pooled server connection does not keep clambake's timeouts for the next client."""
+    conn = psycopg2.connect(bouncer)
+    try:
+        cur = conn.cursor()
+        cur.execute("SHOW statement_timeout")
+        assert cur.fetchone()[0] == "0"
+    finally:
+        conn.close()
+
+
 def test_commands_work_behind_pgbouncer_and_leave_no_settings_behind(bouncer, cb, tmp_path):
     env = {"CLAMBAKE_DSN": bouncer}
     a = cb.json("register", "--project", "alpha", "--dir", str(tmp_path / "a"), env=env)["instance_id"]
@@ -93,14 +104,7 @@ def test_commands_work_behind_pgbouncer_and_leave_no_settings_behind(bouncer, cb
               "--content", "transaction pooling drops LISTEN", env=env).code == 0
     assert cb.json("recall", "--project", "alpha", "--search", "pooling", env=env)["total"] == 1
     assert cb("status", env=env).code == 0
-    # the one pooled server connection does not keep clambake's timeouts for the next client
-    conn = psycopg2.connect(bouncer)
-    try:
-        cur = conn.cursor()
-        cur.execute("SHOW statement_timeout")
-        assert cur.fetchone()[0] == "0"
-    finally:
-        conn.close()
+    assert_pool_keeps_no_timeouts(bouncer)
     # wait still wakes up (by its poll: notifications do not pass transaction pooling)
     w = subprocess.Popen([sys.executable, SCRIPT, "wait", "--as", b, "--timeout", "20"],
                          env=dict(os.environ, CLAMBAKE_DSN=bouncer), stdout=subprocess.PIPE,
@@ -129,10 +133,4 @@ def test_import_export_and_merge_work_behind_pgbouncer(bouncer, cb, tmp_path):
     lines = cb("export", "--project", "alpha", "--format", "jsonl", env=env).out.splitlines()
     assert sorted(json.loads(ln)["status"] for ln in lines) == ["active", "superseded", "superseded"]
     assert cb("consolidate", "--project", "alpha", env=env).code == 0
-    conn = psycopg2.connect(bouncer)
-    try:
-        cur = conn.cursor()
-        cur.execute("SHOW statement_timeout")
-        assert cur.fetchone()[0] == "0"
-    finally:
-        conn.close()
+    assert_pool_keeps_no_timeouts(bouncer)
