@@ -5524,6 +5524,17 @@ def part_effects(words, redirects, dialect="sh", depth=0):
     return eff
 
 
+def _substitution(command, i):
+    """The command substitution starting at command[i] - $(...), <(...), >(...) or `...` - as
+    (index just past it, the command inside)."""
+    if command[i] == "`":
+        j = command.find("`", i + 1)
+        j = len(command) if j < 0 else j
+        return j + 1, command[i + 1:j]
+    j = _close(command, i + 2, "(", ")")
+    return j, command[i + 2:j - 1]
+
+
 def _close(text, i, open_ch, close_ch):
     """Index just after the bracket closing text[i-1] (quotes and nesting respected)."""
     depth, quote = 1, None
@@ -5654,38 +5665,23 @@ def shell_parts(command, dialect="sh"):
                     cur.append(command[i + 1] if ps or command[i + 1] in '"\\$`' else c + command[i + 1])
                     i += 2
                     continue
-                if c == "$" and command[i + 1:i + 2] == "(":
-                    j = _close(command, i + 2, "(", ")")
-                    nested.append(command[i + 2:j - 1])
+                if (c == "$" and command[i + 1:i + 2] == "(") or (c == "`" and not ps):
+                    j, inner = _substitution(command, i)
+                    nested.append(inner)
                     cur.append(command[i:j])
                     i = j
-                    continue
-                if c == "`" and not ps:
-                    j = command.find("`", i + 1)
-                    j = n if j < 0 else j
-                    nested.append(command[i + 1:j])
-                    cur.append(command[i:j + 1])
-                    i = j + 1
                     continue
                 cur.append(c)
                 i += 1
             in_word = True
             i += 1
             continue
-        if ch in "$<>" and command[i + 1:i + 2] == "(" and not (ch in "<>" and ps):
-            j = _close(command, i + 2, "(", ")")
-            nested.append(command[i + 2:j - 1])
+        if (ch in "$<>" and command[i + 1:i + 2] == "(" and not (ch in "<>" and ps)) or (ch == "`" and not ps):
+            j, inner = _substitution(command, i)
+            nested.append(inner)
             cur.append(command[i:j])
             in_word = True
             i = j
-            continue
-        if ch == "`" and not ps:
-            j = command.find("`", i + 1)
-            j = n if j < 0 else j
-            nested.append(command[i + 1:j])
-            cur.append(command[i:j + 1])
-            in_word = True
-            i = j + 1
             continue
         if ch in "<>" or (ch == "&" and command[i + 1:i + 2] == ">") or (ch == "*" and ps and
                                                                        command[i + 1:i + 2] == ">"):
