@@ -1,9 +1,7 @@
 """clambake dashboard: the web server behind `clambake dashboard` (README: Dashboard).
 
-Part of clambake.py, kept in its own file beside it so that ordinary commands never compile it (a script
-run as `python clambake.py` is compiled on every call): cmd_dashboard() executes this file in
-clambake.py's namespace, so the names used here (q, transaction, status_data, ClambakeError...) are
-clambake.py's own.  Not meant to be imported on its own.
+A part of clambake.py (see its docstring), run in its namespace by `dashboard`, so the names used here
+(q, transaction, status_data, ClambakeError...) are the core's own.  Not a module of its own.
 
 Parts: ConnPool (a connection per request, never shared between threads), DashboardHub (the one
 LISTEN connection, fanning changes out to every event stream; polling behind a transaction pooler),
@@ -11,6 +9,8 @@ DashboardCache (one query per change for any number of browsers), the API functi
 request handler (token, Host, CSRF and Origin checks, security headers) and serve_dashboard().
 """
 
+DASHBOARD_PAGE = "clambake_dashboard.html"      # a data file (asset_path): the page
+DASHBOARD_ACTOR = "human@dashboard"             # sender and log actor of the dashboard's writes
 DASHBOARD_PAGE_SIZE = 50
 DASHBOARD_SEND_TYPES = ("info", "warning", "request")
 DASHBOARD_MEMORY_STATUSES = ("resolved", "superseded", "deprecated", "active")

@@ -31,8 +31,20 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "clambake.py")
+PROGRAM_FILES = ("clambake.py", "clambake_core.py", "clambake_knowledge.py", "clambake_server.py", "clambake_hooks.py",
+                 "clambake_dashboard.py", "clambake_dashboard.html", "schema.sql")
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+
+
+
+def copy_program(dest):
+    """Copy clambake.py with its parts and data files into directory `dest` (created); -> the copy of clambake.py."""
+    os.makedirs(str(dest), exist_ok=True)
+    for name in PROGRAM_FILES:
+        shutil.copy(os.path.join(REPO, name), os.path.join(str(dest), name))
+    return os.path.join(str(dest), "clambake.py")
+
 
 # Read before any fixture scrubs the environment.
 TEST_DSN = os.environ.get("CLAMBAKE_TEST_DSN")

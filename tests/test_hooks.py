@@ -10,7 +10,6 @@ briefing size on a large database) are printed; run with `-s` to see them.
 import json
 import os
 import shlex
-import shutil
 import socket
 import statistics
 import subprocess
@@ -22,7 +21,7 @@ import uuid
 import pytest
 
 import clambake
-from conftest import SCRIPT
+from conftest import SCRIPT, copy_program
 
 PY = sys.executable
 
@@ -426,8 +425,7 @@ def test_briefing_respects_its_cap_on_a_large_database(db, sql, cb, cbp, tmp_pat
     # clambake.py installed under a long path: the commands quoted in the briefing get longer,
     # the cap still holds
     deep = tmp_path / "home" / "dev" / ("tools-" * 12) / "coordination" / "clambake-checkout-2025"
-    deep.mkdir(parents=True)
-    shutil.copy(SCRIPT, str(deep / "clambake.py"))
+    copy_program(deep)
     for cap in ("6000", "2000", "500"):
         p = subprocess.run([PY, str(deep / "clambake.py"), "hook", "session-start"],
                            input=json.dumps(start_json(sid(), cwd)), capture_output=True, text=True,
@@ -1040,9 +1038,7 @@ def test_install_refuses_invalid_settings(cb, home, text):
 def test_installed_command_runs_end_to_end(db, sql, cb, home, tmp_path):
     # clambake.py kept in a directory with a space in its name, installed by running that copy
     tools = tmp_path / "My Tools"
-    tools.mkdir()
-    script = tools / "clambake.py"
-    shutil.copy(SCRIPT, str(script))
+    script = copy_program(tools)
     p = subprocess.run([PY, str(script), "install-hooks"], capture_output=True, text=True, timeout=30,
                        env=dict(os.environ, HOME=str(home)), stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import SCRIPT
+from conftest import SCRIPT, copy_program
 
 
 def hooks_of(path):
@@ -159,9 +159,7 @@ def test_windows_hook_commands_under_bash_and_powershell(exe, script):
 def test_posix_hook_command_with_spaces_runs_under_sh(tmp_path):
     import clambake
     odd = tmp_path / "dir with 'quotes' and spaces"
-    odd.mkdir()
-    target = odd / "clambake.py"
-    target.write_text(open(SCRIPT, encoding="utf-8").read())
+    target = copy_program(odd)
     line, shell = clambake.hook_line([sys.executable, "-c", clambake.HOOK_LOADER, str(target), "--version"])
     assert shell is None
     out = subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=60, cwd="/")

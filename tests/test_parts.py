@@ -1,0 +1,128 @@
+"""clambake.py and its parts (clambake_core.py, clambake_hooks.py, ...; clambake.py's docstring): one
+program in one namespace, loaded from cached compiled code, only the parts a command needs.
+
+A part runs in clambake.py's namespace only when its command needs it, so a name one part uses but
+only another part defines would fail only on some path at run time: the first test proves statically
+that every part uses only clambake.py's, the core's and its own names.
+"""
+
+import builtins
+import os
+import subprocess
+import sys
+import symtable
+
+import pytest
+
+from conftest import PROGRAM_FILES, REPO, copy_program
+
+PY = sys.executable
+PARTS = [n for n in PROGRAM_FILES if n.startswith("clambake") and n.endswith(".py")]
+
+
+def names_of(path):
+    """(names a file defines at module level, {global name it uses: where})."""
+    with open(path, encoding="utf-8") as f:
+        top = symtable.symtable(f.read(), path, "exec")
+    defined, used = set(), {}
+
+    def walk(table):
+        for s in table.get_symbols():
+            module = table.get_type() == "module"
+            if module and (s.is_assigned() or s.is_imported()):
+                defined.add(s.get_name())
+            elif s.is_referenced() and (module or s.is_global()):
+                used.setdefault(s.get_name(), table.get_name())
+            if not module and s.is_declared_global() and s.is_assigned():
+                defined.add(s.get_name())
+        for child in table.get_children():
+            walk(child)
+
+    walk(top)
+    return defined, used
+
+
+def test_every_part_uses_only_names_it_is_sure_to_have():
+    info = {name: names_of(os.path.join(REPO, name)) for name in PARTS}
+    always = info["clambake.py"][0] | info["clambake_core.py"][0] | set(dir(builtins)) | {"__file__"}
+    problems = []
+    for name in PARTS:
+        defined, used = info[name]
+        for var, where in sorted(used.items()):
+            if var not in always | defined:
+                owner = [n for n in PARTS if var in info[n][0]] or ["nowhere"]
+                problems.append(f"{name}: {where}() uses {var}, defined in {', '.join(owner)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_parts_ship_in_the_wheel_and_the_sdist():
+    with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
+        pyproject = f.read()
+    for name in PARTS[1:]:
+        assert f'"{name}" = "clambake_files/{name}"' in pyproject, name
+        assert f'"{name}"' in pyproject.split("[tool.hatch.build.targets.sdist]")[1], name
+
+
+def run(script, *args, cwd=None, env=None):
+    p = subprocess.run([PY, str(script)] + list(args), capture_output=True, text=True, timeout=60,
+                       cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_a_script_run_keeps_compiled_parts_and_never_runs_a_stale_one(tmp_path):
+    script = copy_program(tmp_path / "prog")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    code, out, err = run(script, "--help", env=env)
+    assert code == 0 and "live instances, claims, open blockers" in out, err
+    cache = tmp_path / "prog" / "__pycache__"
+    assert any(p.name.startswith("clambake_core.") for p in cache.iterdir())     # kept for the next run
+    assert not any(p.name.startswith("clambake_hooks.") for p in cache.iterdir())  # --help needs no hooks
+    core = tmp_path / "prog" / "clambake_core.py"
+    text = core.read_text(encoding="utf-8")
+    edited = text.replace("live instances, claims, open blockers", "who is live, what is held, what blocks")
+    assert edited != text
+    core.write_text(edited, encoding="utf-8")
+    st = os.stat(core)
+    os.utime(core, (st.st_atime, st.st_mtime + 2))    # a later edit in the same second is caught by size too
+    code, out, err = run(script, "--help", env=env)
+    assert code == 0 and "who is live, what is held, what blocks" in out, err
+
+
+def loaded_parts(argv, cwd, stdin=""):
+    src = ("import sys, io, contextlib; sys.path.insert(0, sys.argv[1]); import clambake\n"
+           "with contextlib.redirect_stdout(io.StringIO()): clambake.main(sys.argv[2:])\n"
+           "print(','.join(clambake._loaded))")
+    p = subprocess.run([PY, "-c", src, REPO] + argv, capture_output=True, text=True, timeout=60, cwd=cwd,
+                       input=stdin)
+    return p.stdout.strip().splitlines()[-1], p.stderr
+
+
+def test_a_command_loads_only_the_part_it_needs(db, tmp_path):
+    assert loaded_parts(["status"], str(tmp_path))[0] == "core"
+    assert loaded_parts(["check", "docker"], str(tmp_path))[0] == "core"
+    assert loaded_parts(["hook", "prompt"], str(tmp_path), stdin="{}")[0] == "core,hooks"
+    assert loaded_parts(["consolidate", "--global"], str(tmp_path))[0] == "core,knowledge"
+
+
+def test_a_missing_part_is_a_one_line_error_and_the_rest_still_works(db, tmp_path):
+    script = copy_program(tmp_path / "prog")
+    os.remove(tmp_path / "prog" / "clambake_knowledge.py")
+    code, out, err = run(script, "export", "--global", cwd=str(tmp_path))
+    assert code == 1 and out == ""
+    assert err.startswith("clambake: error: cannot read ") and "clambake_knowledge.py" in err, err
+    assert "\nhint: copy every clambake_*.py with clambake.py" in err and "Traceback" not in err
+    code, out, err = run(script, "status", cwd=str(tmp_path))
+    assert code == 0 and "live instances" in out, err
+    os.remove(tmp_path / "prog" / "clambake_core.py")
+    code, out, err = run(script, "status", cwd=str(tmp_path))
+    assert code == 1 and err.startswith("clambake: error: cannot read ") and "clambake_core.py" in err, err
+    assert len(err.strip().splitlines()) == 2 and "Traceback" not in err
+
+
+def test_names_of_every_part_are_attributes_of_the_module():
+    import clambake
+    assert callable(clambake.classify) and callable(clambake.main)          # core
+    assert callable(clambake.command_effects)                                # hooks (the guard)
+    assert callable(clambake.cmd_import) and callable(clambake.serve_dashboard)
+    with pytest.raises(AttributeError):
+        clambake.no_such_name
