@@ -72,9 +72,11 @@ def snapshot():
     import re
     with open(os.path.join(REPO, "pyproject.toml"), encoding="utf-8") as f:
         shipped = re.findall(r'^"([^"]+)" = "clambake_files/', f.read(), re.M)
-    for name in shipped:
+    for name in shipped:        # the parts (clambake_*.py) and data files
         if os.path.isdir(os.path.join(REPO, name)):
             shutil.copytree(os.path.join(REPO, name), os.path.join(SNAPSHOT, name), dirs_exist_ok=True)
+        else:
+            shutil.copy2(os.path.join(REPO, name), os.path.join(SNAPSHOT, name))
     sys.path.insert(0, SNAPSHOT)
     import clambake  # noqa: F401  (this copy stays in sys.modules for the in-process measurements)
     import importlib.util
