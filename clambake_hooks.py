@@ -37,7 +37,42 @@ def hook_input():
     return data if isinstance(data, dict) else {}
 
 
-_hook_state = {"lock": None, "printed": False}
+_hook_state = {"lock": None, "printed": False, "printing": False}
+
+
+def start_deadline(seconds, give_up):
+    """Call give_up() in `seconds`; -> a function that cancels that.  Where there is SIGALRM its handler does it,
+    in the main thread between two Python steps (a wait for the server is one): no thread to start, when
+    importing threading alone would cost every hook ~2 ms.  Elsewhere (Windows, or off the main thread) a
+    timer thread does it, and a lock keeps it from printing while the hook prints."""
+    import signal
+    if hasattr(signal, "setitimer"):
+        def on_alarm(signum, frame):
+            if _hook_state["printing"]:                  # the hook is writing its answer: let it finish
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+                return
+            give_up()
+        try:
+            previous = signal.signal(signal.SIGALRM, on_alarm)
+        except ValueError:                                # not the main thread
+            pass
+        else:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+
+            def cancel():
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
+            return cancel
+    import threading
+    _hook_state["lock"] = threading.Lock()
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+
+    def cancel():
+        timer.cancel()
+        _hook_state["lock"] = None
+    return cancel
 
 
 def hook_output(event, context=None, top=None, **specific):
@@ -54,22 +89,39 @@ def hook_output(event, context=None, top=None, **specific):
     lock = _hook_state["lock"]
     if lock is not None:
         lock.acquire()
+    _hook_state["printing"] = True
     try:
         if not _hook_state["printed"]:
             emit_json(out)
             sys.stdout.flush()
             _hook_state["printed"] = True
     finally:
+        _hook_state["printing"] = False
         if lock is not None:
             lock.release()
 
 
 def session_marker(kind, session):
-    """A per-session state file in the temp directory (no database needed to read it)."""
-    import hashlib
+    """A per-session state file in the temp directory (no database needed to read it), named by the session
+    id itself when that is a plain word (Claude Code's are UUIDs), else by a digest of it."""
+    key = session or "no-session"
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+        import hashlib
+        key = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return os.path.join(temp_dir(), f"clambake-{kind}-{key}")
+
+
+def temp_dir():
+    """The temp directory as tempfile.gettempdir() finds it in the usual case (TMPDIR, TEMP or TMP, else the
+    platform's), without importing tempfile - and shutil, random and more with it - in every hook."""
+    for var in ("TMPDIR", "TEMP", "TMP"):
+        d = os.environ.get(var)
+        if d and os.path.isdir(d):
+            return os.path.abspath(d)
+    if os.name != "nt" and os.path.isdir("/tmp"):
+        return "/tmp"
     import tempfile
-    key = hashlib.sha1((session or "no-session").encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"clambake-{kind}-{key}")
+    return tempfile.gettempdir()
 
 
 def off_marker(session):
@@ -180,12 +232,10 @@ def run_hook(args):
         return OK
     if args.event == "stop" and data.get("stop_hook_active"):
         return OK                       # already continuing because of a Stop hook: never loop
-    import threading
     saved_env = {k: os.environ.get(k) for k in (ENV_SESSION, ENV_STATEMENT_TIMEOUT)}
     if session:
         os.environ[ENV_SESSION] = session
-
-    _hook_state["lock"], _hook_state["printed"] = threading.Lock(), False
+    _hook_state["printed"] = False
 
     def give_up():
         try:
@@ -200,9 +250,7 @@ def run_hook(args):
         deadline = min(env_duration("CLAMBAKE_HOOK_TIMEOUT", HOOK_DEADLINE_S), HOOK_EVENTS[args.event][2] - 1.0)
     except ClambakeError:
         deadline = HOOK_DEADLINE_S
-    timer = threading.Timer(deadline, give_up)
-    timer.daemon = True
-    timer.start()
+    cancel_deadline = start_deadline(deadline, give_up)
     try:
         os.environ.setdefault(ENV_STATEMENT_TIMEOUT, "1.5s")
         connect(timeout=2)
@@ -227,7 +275,7 @@ def run_hook(args):
         elif getattr(e, "pgcode", None) in ("57014", "55P03"):
             say_coordination_off(event, session, "database too slow")
     finally:
-        timer.cancel()
+        cancel_deadline()
         for k, v in saved_env.items():      # leave the environment as found (matters when run in-process)
             if v is None:
                 os.environ.pop(k, None)

@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 
+import psycopg2
 import pytest
 
 import clambake
@@ -818,6 +819,26 @@ def test_hung_database_each_hook_alone_exits_0_fast(cbp, tmp_path, hung_port, se
         assert res.out == ""
     elif event == "pre-tool":       # never a decision: at most the human's systemMessage
         assert res.out == "" or list(json.loads(res.out)) == ["systemMessage"], res.out
+
+
+def test_a_hook_stuck_on_a_lock_gives_up_at_its_deadline(db, cbp, tmp_path, sessions):
+    """The hook's own deadline (CLAMBAKE_HOOK_TIMEOUT) ends it even when the server answers but a statement
+    waits on a lock longer than that: exit 0, told that coordination is off."""
+    s = sessions()
+    res, _ = hookp(cbp, "session-start", start_json(s, tmp_path))
+    assert res.code == 0, res
+    locker = psycopg2.connect(db.dsn)
+    try:
+        cur = locker.cursor()
+        cur.execute("LOCK TABLE clambake.instances IN ACCESS EXCLUSIVE MODE")
+        res, dt = hookp(cbp, "prompt", prompt_json(s, tmp_path),
+                        env={"CLAMBAKE_HOOK_TIMEOUT": "1s", "CLAMBAKE_STATEMENT_TIMEOUT": "20s"})
+    finally:
+        locker.rollback()
+        locker.close()
+    assert res.code == 0 and "Traceback" not in res.err, res
+    assert 1.0 <= dt < 2.5, dt
+    assert "database too slow" in json.loads(res.out)["systemMessage"], res.out
 
 
 def test_coordination_back_after_an_outage(db, cbp, tmp_path, closed_port, sessions):
