@@ -1153,10 +1153,15 @@ OPEN_BLOCKERS_SQL = ("SELECT m.id, m.from_instance, m.from_project, m.to_target,
                      "     WHERE c.message_id = m.id AND c.expires_at > now()))")
 
 
+def similar(a, b):
+    """Nearly the same name (difflib's ratio, imported only when there is a name to compare)."""
+    import difflib
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.8
+
+
 def note_near_claims(resource, live):
     """A stderr note about held resources whose name nearly matches `resource` (docker-compose.yaml
     for docker-compose.yml, postgress for postgres): probably the same thing, spelled differently."""
-    import difflib
     if resource.startswith("port:"):
         return
     kind = resource_kind(resource)[0]
@@ -1167,7 +1172,7 @@ def note_near_claims(resource, live):
         if kind in ("file", "glob") and held_kind in ("file", "glob") and path_hits(resource, c["resource"],
                                                                                    held_kind):
             note(f"note: {one_line(c['resource'], 100)}, which covers {one_line(resource, 100)}, {who}")
-        elif difflib.SequenceMatcher(None, resource, c["resource"]).ratio() >= 0.8:
+        elif similar(resource, c["resource"]):
             note(f"note: {one_line(c['resource'], 100)} (nearly the same name) {who}; did you mean it?")
 
 
