@@ -2250,7 +2250,7 @@ FUZZY_WORD_THRESHOLD = 0.4   # recall's typo fallback: pg_trgm word_similarity(q
 # Lexical ranking (README "How recall ranks"): a memory scores, for each query word, idf(word) x
 # ts_rank of that word with the field weights below (best field first, repeats add a little), summed,
 # times the share of the query's words it contains; a corrected word counts at CORRECTED_FACTOR.
-FIELD_WEIGHTS = "{0.1, 0.35, 0.6, 1.0}"     # ts_rank order D, C (content), B (tags), A (title)
+FIELD_WEIGHTS = "{0.1, 0.5, 0.6, 1.0}"      # ts_rank order D, C (content), B (tags), A (title)
 CORRECT_MAX_DIST = 2         # typo correction: at most this many edits (1 for words of 5 letters or fewer)
 CORRECTED_FACTOR = (1.0, 0.8, 0.6)          # weight of a corrected word by edit distance 0, 1, 2
 COMMON_SHARE = 0.1           # words in more than this share of memories do not select candidates ...
@@ -2258,7 +2258,23 @@ COMMON_MIN = 500             # ... once they are in more than this many
 MAX_QUERY_WORDS = 12         # words beyond these are ignored
 PREFIX_ALT, PREFIX_FACTOR = 1, 0.5   # a query word also matches longer words it begins, at half weight
 PART_FACTOR = 0.8            # an unknown word that is part of a path or file name matches it at this weight
-VECTOR_WEIGHT = 0.5          # hybrid recall: weight of the vector ranking next to the lexical one (1)
+# Developer shorthand and plain synonyms, as lexemes (english stems): a query word also matches the
+# other words of its group at SYNONYM_FACTOR.  Only words that mean the same in any project.
+SYNONYM_GROUPS = (("email", "mail"), ("db", "databas"), ("postgr", "postgresql"), ("config", "configur"),
+                  ("perm", "permiss"), ("repo", "repositori"), ("dir", "directori", "folder"),
+                  ("env", "environ"), ("auth", "authent"), ("login", "logon", "signin"), ("logout", "signout"),
+                  ("cert", "certif"), ("k8s", "kubernet"), ("pw", "passwd", "password"), ("cred", "credenti"),
+                  ("dep", "depend"), ("app", "applic"), ("img", "imag"), ("pkg", "packag"), ("msg", "messag"),
+                  ("err", "error"), ("ram", "memori"), ("js", "javascript"), ("ts", "typescript"),
+                  ("delet", "remov"), ("regex", "regexp"), ("tz", "timezon"))
+SYNONYM_FACTOR = 0.8
+# Words a natural question carries around its subject ("what happens when ...", "how do I get ...",
+# "people keep ..."): they count at FILLER_FACTOR, in the score and in the share of words matched.
+FILLER_WORDS = frozenset(("get", "got", "go", "goe", "went", "happen", "thing", "want", "need", "use", "work",
+                          "peopl", "someon", "anyon", "someth", "anyth", "way", "like", "realli", "just",
+                          "also", "pleas", "know", "tell", "make", "made", "mean", "still", "ever", "actual"))
+FILLER_FACTOR = 0.3
+VECTOR_WEIGHT = 0.3          # hybrid recall: weight of the vector ranking next to the lexical one (1)
 FUSE_DEPTH = 20              # entries taken from each ranking before fusing
 _SEARCH_TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
 
@@ -2347,7 +2363,13 @@ def query_terms(free):
              "  END AS parts "
              "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
     n = (rows[0]["n"] if rows else 0) or 0
+    syns = {r["lexeme"]: [w for g in SYNONYM_GROUPS if r["lexeme"] in g for w in g if w != r["lexeme"]]
+            for r in rows}
+    wanted = sorted({w for ws in syns.values() for w in ws})
+    syn_ndoc = {r["word"]: r["ndoc"] for r in q("SELECT word, ndoc FROM clambake.memory_words WHERE word = ANY(%s) "
+                                                  "AND ndoc > 0", (wanted,))} if wanted else {}
     return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
+                "synonyms": [(w, syn_ndoc[w], SYNONYM_FACTOR) for w in syns[r["lexeme"]] if w in syn_ndoc],
                 "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or []) +
                 [(w, nd, PART_FACTOR) for w, nd, _ in r["parts"] or []]} for r in rows]
 
@@ -2373,11 +2395,18 @@ def lexical_ranking(base, p, query, depth):
     None when the query has no searchable word."""
     phrases, excluded, free = parse_search(query)
     n, terms = query_terms(free)
-    groups, corrections = [], {}
+    groups, weights, prefixed, corrections = [], [], [], {}
     for t in terms:
-        alts = [(t["lexeme"], t["ndoc"], 1.0)]
-        if t["nprefix"]:            # longer words it begins: env -> environ, config -> configur
-            alts.append((t["lexeme"], t["nprefix"], PREFIX_FACTOR))
+        weight = FILLER_FACTOR if t["lexeme"] in FILLER_WORDS else 1.0
+        alts = [(t["lexeme"], t["ndoc"], weight)]
+        # longer words it begins (env -> environ, config -> configur) and synonyms, but not for a
+        # common word: it has matches enough, and these would only add thousands of candidates to rank
+        rare = t["ndoc"] <= max(COMMON_MIN, COMMON_SHARE * n)
+        has_prefix = bool(t["nprefix"]) and rare
+        if has_prefix:
+            alts.append((t["lexeme"], t["nprefix"], PREFIX_FACTOR * weight))
+        if rare:
+            alts += t["synonyms"]
         if t["alts"]:
             # the typed word stays in the query: harmless when unknown, right when it is a rare real word
             alts += t["alts"]
@@ -2385,6 +2414,8 @@ def lexical_ranking(base, p, query, depth):
                 corrections[t["lexeme"]] = [a[0] for a in t["alts"]]
         if any(nd for _, nd, _ in alts):
             groups.append(alts)
+            weights.append(weight)
+            prefixed.append(has_prefix)
     if not groups and not phrases and not excluded:
         return None
     n = max(n, 1)
@@ -2398,7 +2429,7 @@ def lexical_ranking(base, p, query, depth):
             if not nd:
                 continue            # in no memory: matches nothing
             key = f"g{g}a{a}"
-            params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT else "")
+            params[key] = tsq_lexeme(lex) + (":*" if a == PREFIX_ALT and prefixed[g] else "")
             group_q.append(f"%({key})s::tsquery")
             best.append(f"{idf(nd, n) * factor * 1.6449:.6f} * ts_rank(%(fw)s, mem.search_tsv, %({key})s::tsquery, 0)")
         group_scores.append(best[0] if len(best) == 1 else f"greatest({', '.join(best)})")
@@ -2424,9 +2455,9 @@ def lexical_ranking(base, p, query, depth):
     total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "1"    # no word: newest first
     # the share of the query's words a memory contains multiplies its score (a memory with every
     # word beats one with the rarest word alone); words next to each other as typed count a little more
-    coverage = " + ".join(f"(s{g} > 0)::int" for g in range(len(group_scores))) or "1"
+    coverage = " + ".join(f"{weights[g]} * (s{g} > 0)::int" for g in range(len(group_scores))) or "1"
     whole = " || ".join(cand + common_cand)
-    rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {max(len(group_scores), 1)} * recency "
+    rows = q(f"SELECT id, scope, ({total_score}) * ({coverage})::float / {sum(weights) or 1} * recency "
              f"  + 0.5 * prox AS score, count(*) OVER () AS total "
              f"FROM (SELECT mem.id, mem.scope, {cols}, {RECENCY} AS recency, "
              f"  {f'ts_rank_cd(mem.search_tsv, {whole}, 1)' if whole else '0'} AS prox "

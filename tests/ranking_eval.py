@@ -1,4 +1,5 @@
-"""hit@1 / hit@3 of `recall --search` on the retrieval corpus (tests/retrieval_corpus.py), per kind.
+"""hit@1 / hit@3 of `recall --search` on the retrieval corpus (tests/retrieval_corpus.py), or with
+--holdout on the validation set (tests/retrieval_holdout.py), per kind.
 
 Used by tests/test_retrieval.py, and on its own to compare versions of clambake.py:
 
@@ -55,12 +56,12 @@ def run(mod, argv, env):
     return code, out.getvalue(), err.getvalue()
 
 
-def load_corpus(mod, env):
+def load_corpus(mod, env, memories=ALL):
     """Store every memory through remember (and set statuses); -> {key: id}."""
     code, out, err = run(mod, ["init"], env)
     assert code == 0, (out, err)
     ids = {}
-    for mem in ALL:
+    for mem in memories:
         argv = ["remember"] + (["--global"] if mem["scope"] == "global" else ["--project", mem["scope"]])
         argv += ["--type", mem["type"], "--title", mem["title"], "--content", mem["content"], "--json"]
         if mem["tags"]:
@@ -118,14 +119,21 @@ def main():
     ap.add_argument("--misses", action="store_true", help="list the queries that missed")
     ap.add_argument("--embed-url", help="embedding provider for hybrid ranking (e.g. tests/embed_server.py's)")
     ap.add_argument("--embed-model", default="wordllama-256")
+    ap.add_argument("--holdout", action="store_true",
+                    help="the validation set (tests/retrieval_holdout.py) instead of the corpus's queries")
     args = ap.parse_args()
     mod = load_module(args.clambake)
     env = {"CLAMBAKE_DSN": args.dsn}
     if args.embed_url:
         env.update(CLAMBAKE_EMBED_URL=args.embed_url, CLAMBAKE_EMBED_MODEL=args.embed_model,
                    CLAMBAKE_EMBED_BUDGET="5s")
-    ids = load_corpus(mod, env)
-    table, misses = evaluate(mod, env, ids)
+    if args.holdout:
+        from retrieval_holdout import HOLDOUT_ALL, HOLDOUT_QUERIES
+        ids = load_corpus(mod, env, HOLDOUT_ALL)
+        table, misses = evaluate(mod, env, ids, HOLDOUT_QUERIES)
+    else:
+        ids = load_corpus(mod, env)
+        table, misses = evaluate(mod, env, ids)
     print(format_table(table))
     if args.misses:
         for miss in misses:

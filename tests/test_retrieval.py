@@ -13,6 +13,7 @@ import clambake
 import ranking_eval
 from conftest import SQL
 from retrieval_corpus import ALL, KINDS, QUERIES
+from retrieval_holdout import HOLDOUT_ALL, HOLDOUT_MEMORIES, HOLDOUT_QUERIES
 
 
 def closed_port():
@@ -45,6 +46,13 @@ def test_corpus_has_enough_memories_and_queries_of_each_kind():
     assert all(q[2] in keys for q in QUERIES)
 
 
+# the levels the holdout set reached (hit@1, hit@3), less a small margin.  Measured on 32 queries:
+# lexical 29 (90.6%) and 31 (96.9%), hybrid 29 (90.6%) and 31 (96.9%); with the first rare-word
+# ranking, before the changes this set was written to check: lexical 28 and 29, hybrid 28 and 31
+HOLDOUT_LEXICAL = (0.87, 0.93)
+HOLDOUT_HYBRID = (0.87, 0.93)
+
+
 def _report(title, table, misses):
     print(f"\n{title}\n{ranking_eval.format_table(table)}")
     for miss in misses:
@@ -57,8 +65,9 @@ def test_lexical_ranking_on_the_corpus(db):
     table, misses = ranking_eval.evaluate(clambake, env, ids)
     _report("lexical", table, misses)
     hit1, hit3 = ranking_eval.totals(table)
-    # measured 58/64 (90.6%) hit@1 and 63/64 hit@3; the version before scored 41/64 and 53/64
-    assert hit1 >= 0.89 and hit3 >= 0.95, ranking_eval.format_table(table)
+    # measured 60/64 (93.8%) hit@1 and 64/64 hit@3; the first rare-word ranking (before synonyms,
+    # filler words, content weight 0.5) 58/64 and 63/64; the keyword ranking before it 41/64 and 53/64
+    assert hit1 >= 0.92 and hit3 >= 0.98, ranking_eval.format_table(table)
     for kind in ("keyword", "typo"):
         assert table[kind][0] == table[kind][2], (kind, misses)
 
@@ -74,7 +83,38 @@ def test_hybrid_ranking_on_the_corpus(vdb, embedder):
     code, out, err = ranking_eval.run(clambake, ["recall", "--search", "wireguard mtu", "--json"], env)
     assert json.loads(out)["method"] == "hybrid"
     hit1, hit3 = ranking_eval.totals(table)
-    assert hit1 >= 0.89 and hit3 >= 0.95, ranking_eval.format_table(table)
+    # measured 61/64 (95.3%) hit@1 and 64/64 hit@3 (the first version: 59/64 and 63/64)
+    assert hit1 >= 0.95 and hit3 >= 0.98, ranking_eval.format_table(table)
+
+
+def test_holdout_set_is_separate_and_big_enough():
+    """The validation set adds its own memories and queries; none of its queries is one of the corpus's."""
+    assert len(HOLDOUT_MEMORIES) >= 40 and len({m["key"] for m in HOLDOUT_ALL}) == len(HOLDOUT_ALL)
+    assert len(HOLDOUT_QUERIES) >= 30
+    for kind in KINDS:
+        assert sum(q[0] == kind for q in HOLDOUT_QUERIES) >= 7, kind
+    new_keys = {m["key"] for m in HOLDOUT_MEMORIES}
+    assert all(q[2] in new_keys for q in HOLDOUT_QUERIES)
+    assert not {q[1] for q in HOLDOUT_QUERIES} & {q[1] for q in QUERIES}
+
+
+def test_lexical_ranking_on_the_holdout_set(db):
+    env = {"CLAMBAKE_DSN": db.dsn}
+    ids = ranking_eval.load_corpus(clambake, env, HOLDOUT_ALL)
+    table, misses = ranking_eval.evaluate(clambake, env, ids, HOLDOUT_QUERIES)
+    _report("lexical, holdout", table, misses)
+    hit1, hit3 = ranking_eval.totals(table)
+    # measured: see HOLDOUT_LEXICAL
+    assert hit1 >= HOLDOUT_LEXICAL[0] and hit3 >= HOLDOUT_LEXICAL[1], ranking_eval.format_table(table)
+
+
+def test_hybrid_ranking_on_the_holdout_set(vdb, embedder):
+    env = dict({"CLAMBAKE_DSN": vdb.dsn, "CLAMBAKE_EMBED_BUDGET": "5s"}, **provider(embedder))
+    ids = ranking_eval.load_corpus(clambake, env, HOLDOUT_ALL)
+    table, misses = ranking_eval.evaluate(clambake, env, ids, HOLDOUT_QUERIES)
+    _report("hybrid (WordLlama 256), holdout", table, misses)
+    hit1, hit3 = ranking_eval.totals(table)
+    assert hit1 >= HOLDOUT_HYBRID[0] and hit3 >= HOLDOUT_HYBRID[1], ranking_eval.format_table(table)
 
 
 # --------------------------------------------------------------------------
@@ -110,6 +150,32 @@ def test_known_words_are_not_corrected(db, cb):
     data = cb.json("recall", "--search", "ripgrip")
     assert [m["title"] for m in data["memories"]] == ["Use ripgrip"]
     assert data["corrections"] == {} and data["method"] == "fulltext"
+
+
+def test_developer_shorthand_finds_the_spelled_out_word(db, cb):
+    """db / database, email / mail, config / configuration: either form finds the other."""
+    target, _ = remember(cb, "Staging database password rotates monthly", "the vault has the current one",
+                         mtype="credential")
+    remember(cb, "Staging runs on the small VM", "two CPUs, 4 GB", mtype="infrastructure")
+    mail, _ = remember(cb, "Outlook rejected our mail", "missing reverse DNS on the relay", mtype="lesson")
+    remember(cb, "Outlook calendar sync", "uses the Graph API", mtype="tool")
+    data = cb.json("recall", "--search", "staging db")        # without the synonym: a tie, newest first
+    assert data["memories"][0]["id"] == target["id"], data
+    data = cb.json("recall", "--search", "outlook email")
+    assert data["memories"][0]["id"] == mail["id"], data
+    assert data["corrections"] == {}
+
+
+def test_question_filler_words_do_not_outweigh_the_subject(db, cb):
+    """In "what happens when the power goes out?" the subject is power: an entry that only shares
+    "happens" and "goes" does not come first."""
+    remember(cb, "What happens when a migration fails", "the deploy goes back to the previous release",
+             "--project", "p", scope=(), mtype="pattern")
+    ups, _ = remember(cb, "NUT shuts the servers down on power loss", "the UPS battery lasts 20 minutes",
+                      mtype="infrastructure")
+    remember(cb, "Backups run nightly", "restic to the NAS", mtype="infrastructure")
+    data = cb.json("recall", "--search", "what happens when the power goes out?")
+    assert data["memories"][0]["id"] == ups["id"], data
 
 
 def test_flags_and_or_are_words_not_operators(db, cb):
