@@ -1597,12 +1597,14 @@ def hook_command(sub, portable=False):
 
 
 def precompile():
-    """Write this file's cached bytecode now (even under PYTHONDONTWRITEBYTECODE); best effort."""
-    try:
-        import py_compile
-        py_compile.compile(os.path.abspath(__file__), doraise=True)
-    except Exception:
-        pass
+    """Write the compiled code of clambake.py and of every part now, where load() finds it, even under
+    PYTHONDONTWRITEBYTECODE (then nothing else writes it, and every hook would compile its parts); best effort."""
+    import py_compile
+    for path in [os.path.abspath(__file__)] + [asset_path(f"clambake_{part}.py") for part in PARTS]:
+        try:
+            py_compile.compile(path, doraise=True)
+        except Exception:
+            pass
 
 
 def strip_our_hooks(settings):

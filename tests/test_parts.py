@@ -88,6 +88,20 @@ def test_a_script_run_keeps_compiled_parts_and_never_runs_a_stale_one(tmp_path):
     assert code == 0 and "who is live, what is held, what blocks" in out, err
 
 
+def test_install_hooks_compiles_every_part_even_under_dontwritebytecode(tmp_path):
+    """Hooks run on every prompt and tool call: their parts must not be compiled on each of them, also
+    where PYTHONDONTWRITEBYTECODE keeps Python from caching anything itself."""
+    script = copy_program(tmp_path / "prog")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), PYTHONDONTWRITEBYTECODE="1")
+    code, out, err = run(script, "install-hooks", env=env)
+    assert code == 0, err
+    cached = {p.name.split(".")[0] for p in (tmp_path / "prog" / "__pycache__").iterdir()}
+    assert {"clambake_core", "clambake_hooks", "clambake_knowledge", "clambake_server",
+            "clambake_dashboard"} <= cached, cached
+
+
 def loaded_parts(argv, cwd, stdin=""):
     src = ("import sys, io, contextlib; sys.path.insert(0, sys.argv[1]); import clambake\n"
            "with contextlib.redirect_stdout(io.StringIO()): clambake.main(sys.argv[2:])\n"
