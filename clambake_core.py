@@ -2344,6 +2344,7 @@ def corrections_for(lexeme, ndoc, candidates):
 def query_terms(free):
     """The query's words as lexemes with their document frequency and, for unknown or one-memory words,
     the vocabulary words that may be meant.  -> (n memories, [{"lexeme", "ndoc", "alts"}])."""
+    pairs = [(a, b) for g in SYNONYM_GROUPS for a in g for b in g if a != b]
     rows = q("WITH lx AS (SELECT u.lexeme, u.positions[1] AS pos FROM unnest(to_tsvector('english', %(t)s)) u "
              "  ORDER BY u.positions[1] LIMIT %(most)s), "
              "st AS (SELECT lx.lexeme, lx.pos, coalesce(w.ndoc, 0) AS ndoc FROM lx "
@@ -2360,16 +2361,16 @@ def query_terms(free):
              "  CASE WHEN st.ndoc = 0 AND st.lexeme ~ '^[a-z]{3,}$' THEN (SELECT json_agg(json_build_array("
              "   c.word, c.ndoc, 1.0)) FROM (SELECT w.word, w.ndoc FROM clambake.memory_words w WHERE w.ndoc > 0 "
              "   AND w.word ~ ('(^|[^a-z0-9])' || st.lexeme || '($|[^a-z0-9])') ORDER BY w.ndoc DESC LIMIT 2) c) "
-             "  END AS parts "
-             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS})
+             "  END AS parts, "
+             # the other words of its SYNONYM_GROUPS that are in some memory
+             "  (SELECT json_agg(json_build_array(w.word, w.ndoc) ORDER BY y.i) "
+             "   FROM unnest(%(syn_of)s::text[], %(syn)s::text[]) WITH ORDINALITY y(of, word, i) "
+             "   JOIN clambake.memory_words w ON w.word = y.word AND w.ndoc > 0 WHERE y.of = st.lexeme) AS synonyms "
+             "FROM st ORDER BY st.pos", {"t": free, "most": MAX_QUERY_WORDS,
+                                         "syn_of": [a for a, _ in pairs], "syn": [b for _, b in pairs]})
     n = (rows[0]["n"] if rows else 0) or 0
-    syns = {r["lexeme"]: [w for g in SYNONYM_GROUPS if r["lexeme"] in g for w in g if w != r["lexeme"]]
-            for r in rows}
-    wanted = sorted({w for ws in syns.values() for w in ws})
-    syn_ndoc = {r["word"]: r["ndoc"] for r in q("SELECT word, ndoc FROM clambake.memory_words WHERE word = ANY(%s) "
-                                                  "AND ndoc > 0", (wanted,))} if wanted else {}
     return n, [{"lexeme": r["lexeme"], "ndoc": r["ndoc"], "nprefix": r["nprefix"],
-                "synonyms": [(w, syn_ndoc[w], SYNONYM_FACTOR) for w in syns[r["lexeme"]] if w in syn_ndoc],
+                "synonyms": [(w, nd, SYNONYM_FACTOR) for w, nd in r["synonyms"] or []],
                 "alts": corrections_for(r["lexeme"], r["ndoc"], r["alts"] or []) +
                 [(w, nd, PART_FACTOR) for w, nd, _ in r["parts"] or []]} for r in rows]
 
