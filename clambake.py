@@ -88,4 +88,4 @@ def __getattr__(name):
 load("core")
 
 if __name__ == "__main__":
-    sys.exit(main())  # noqa: F821 (defined by the core)
+    cli()  # noqa: F821 (defined by the core)

@@ -195,7 +195,8 @@ def base_env(dsn):
     # on every run; a user's shell does not set it
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CLAMBAKE_") and k not in ("CLAUDE_CODE_SESSION_ID", "CLAUDE_ENV_FILE",
-                                                           "CLAUDE_PROJECT_DIR", "PYTHONDONTWRITEBYTECODE")}
+                                                           "CLAUDE_PROJECT_DIR", "PYTHONDONTWRITEBYTECODE",
+                                                           "PYTHONUNBUFFERED")}
     env["CLAMBAKE_DSN"] = dsn
     return env
 

@@ -32,7 +32,7 @@ def venv(tmp_path_factory):
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         entry = next(n for n in names if n.endswith("entry_points.txt"))
-        assert "clambake = clambake:main" in z.read(entry).decode()
+        assert "clambake = clambake:cli" in z.read(entry).decode()
     assert "clambake.py" in names and "clambake_files/schema.sql" in names
     assert not [n for n in names if n.startswith(("tests/", "bench/"))], names
     env_dir = base / "venv"

@@ -7,7 +7,9 @@ that every part uses only clambake.py's, the core's and its own names.
 """
 
 import builtins
+import json
 import os
+import re
 import subprocess
 import sys
 import symtable
@@ -140,3 +142,39 @@ def test_names_of_every_part_are_attributes_of_the_module():
     assert callable(clambake.cmd_import) and callable(clambake.serve_dashboard)
     with pytest.raises(AttributeError):
         clambake.no_such_name
+
+
+BUFFERED = {"PYTHONUNBUFFERED": None}
+
+
+def test_the_quick_exit_delivers_all_output_and_the_exit_code(db, cb, cbp, tmp_path):
+    """The command line ends with os._exit after main(): output that sits in Python's buffers must still
+    arrive whole, the exit code must be main()'s, and a reader that stops early is not an error.  (Output is
+    buffered as in a user's shell: without PYTHONUNBUFFERED, which some build machines set.)"""
+    for i in range(200):
+        res = cb("remember", "--global", "--type", "lesson", "--title", f"note {i:03d} about the build cache",
+                 "--content", f"entry {i}: " + "the cache key must include the lockfile hash. " * 5)
+        assert res.code == 0, res
+    inproc = cb("recall", "--global", "--limit", "200", "--json")
+    proc = cbp("recall", "--global", "--limit", "200", "--json", cwd=str(tmp_path), env=BUFFERED)
+    assert proc.code == 0 and len(proc.out) > 70000, proc.err       # more than a pipe holds (64 KB)
+    strip = lambda out: [(m["id"], m["title"], m["preview"]) for m in json.loads(out)["memories"]]  # noqa: E731
+    assert strip(proc.out) == strip(inproc.out) and len(strip(proc.out)) == 200 and proc.out.endswith("}\n")
+    text = cbp("recall", "--global", "--limit", "200", cwd=str(tmp_path), env=BUFFERED)
+    text_inproc = cb("recall", "--global", "--limit", "200")
+    ageless = lambda out: re.sub(r"\b\d+[smhd] ago\b", "", out)  # noqa: E731
+    assert ageless(text.out) == ageless(text_inproc.out) and len(text.out.splitlines()) > 200
+    small = cbp("status", cwd=str(tmp_path), env=BUFFERED)                # a few lines: all still in the buffer
+    assert small.code == 0 and "live instances" in small.out and small.out.endswith("\n"), small.err
+    assert cbp("send", "--to", "@all", cwd=str(tmp_path), env=BUFFERED).code == 2    # a usage error: still 2
+    bad = cbp("status", env=dict(BUFFERED, CLAMBAKE_DSN="postgresql://nobody@127.0.0.1:1/none"), cwd=str(tmp_path))
+    assert bad.code == 3 and bad.err.startswith("clambake: error: ")
+    # a reader that takes 100 bytes and goes away (`| head -c 100`): exit 0, nothing on stderr
+    p = subprocess.Popen([sys.executable, os.path.join(REPO, "clambake.py"), "recall", "--global", "--limit", "200",
+                          "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(tmp_path),
+                         env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"})
+    assert len(p.stdout.read(100)) == 100
+    p.stdout.close()
+    assert p.wait(timeout=60) == 0
+    assert p.stderr.read() == b""
