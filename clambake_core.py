@@ -221,6 +221,10 @@ def term_safe(text, multiline=False):
     rx = _UNSAFE if multiline else _UNSAFE_LINE
     if multiline:
         text = text.replace("\r\n", "\n")
+        if text.replace("\n", "").replace("\t", "").isprintable():
+            return text
+    elif text.isprintable():       # every character the patterns match is a control or format character
+        return text
     return rx.sub(lambda m: f"\\x{ord(m.group(0)):02x}" if ord(m.group(0)) < 0x100
                   else f"\\u{ord(m.group(0)):04x}", text)
 
@@ -340,12 +344,19 @@ def ancestors(path):
         d = parent
 
 
-_WIN_PATH = _LazyRe(r"^(?:[a-z]:[\\/]|\\\\|//)", re.I)
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def windows_style(path):
+    """A drive path (F:/x, F:\\x) or a UNC path (\\\\server\\share, //server/share)."""
+    path = path or ""
+    return (len(path) >= 3 and path[0] in _ASCII_LETTERS and path[1] == ":" and path[2] in "\\/") \
+        or path.startswith(("\\\\", "//"))
 
 
 def fold_paths(*paths):
     """Compare these paths case-insensitively?  On Windows, or when one is Windows-style (drive, UNC)."""
-    return os.name == "nt" or any(_WIN_PATH.match(p or "") for p in paths)
+    return os.name == "nt" or any(windows_style(p) for p in paths)
 
 
 def same_dir(a, b):
@@ -390,7 +401,7 @@ def note(text):
 
 # How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
 # hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
-_SAFE_WORD = _LazyRe(r"^[A-Za-z0-9_./:@%+=,-][A-Za-z0-9_./:@%+=,~-]*$")
+_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@%+=,~-")
 _installed = {}
 
 
@@ -398,7 +409,8 @@ def shell_quote(word):
     """One word for bash and PowerShell alike: bare when it has no special characters, else in single quotes
     (literal in both shells)."""
     word = str(word)
-    return word if _SAFE_WORD.match(word) else "'" + word.replace("'", "'\\''") + "'"
+    bare = word and word[0] != "~" and _SAFE_CHARS.issuperset(word)      # a leading ~ would expand
+    return word if bare else "'" + word.replace("'", "'\\''") + "'"
 
 
 def shell_path(path, windows=None):
@@ -665,6 +677,16 @@ class round_trip_limit:
         return False
 
 
+def url_authority(dsn):
+    """The authority (user:password@host:port) of a URL-style DSN (scheme://authority/...), else None."""
+    scheme, sep, rest = dsn.partition("://")
+    if not sep or not scheme.isascii() or not scheme[:1].isalpha() \
+            or not all(c.isalnum() or c in "+.-" for c in scheme):
+        return None
+    ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+    return rest[:min(ends)] if ends else rest
+
+
 def dsn_secrets(dsn, kw):
     """Every string that may be (part of) the password, to scrub from messages."""
     found = [kw.get("password")]
@@ -674,12 +696,12 @@ def dsn_secrets(dsn, kw):
             found.append(parse_dsn(dsn).get("password"))
         except Exception:
             pass
-        m = re.match(r"^[a-z][a-z0-9+.-]*://([^/?#]*)@", dsn, re.I)
-        if m:                                    # a URL: user:password before the LAST @ of the authority
-            userinfo = m.group(1)
+        authority = url_authority(dsn)
+        if authority and "@" in authority:       # a URL: user:password before the LAST @ of the authority
+            userinfo = authority.rpartition("@")[0]
             found.append(userinfo.split(":", 1)[1] if ":" in userinfo else None)
             found += userinfo.replace(":", "@").split("@")[1:]
-        else:
+        elif "password" in dsn.lower():
             found += re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", dsn, re.I)
     return sorted({f.strip("'") for f in found if f and len(f.strip("'")) >= 2}, key=len, reverse=True)
 
@@ -718,7 +740,7 @@ def open_connection(timeout=None):
     stmt_s = env_duration(ENV_STATEMENT_TIMEOUT, 15)
     stmt_ms = int(stmt_s * 1000)
     secrets = dsn_secrets(dsn, kw)
-    if dsn and re.match(r"^[a-z][a-z0-9+.-]*://[^/?#]*@[^/?#]*@", dsn, re.I):
+    if dsn and (url_authority(dsn) or "").count("@") > 1:
         raise ClambakeError(f"{ENV_DSN} has more than one '@' before the host: percent-encode an '@' in the "
                             "user name or password as %40", UNREACHABLE,
                             hint="postgresql://user:p%40ss@host:5432/db")

@@ -92,15 +92,18 @@ class ConnPool:
         return False
 
 
+INSTANCES_REREAD_S = 30.0     # how often pages re-read the instances (heartbeat ages) without a notification
+
+
 class DashboardHub:
     """ONE listening connection for every browser: LISTEN clambake and clambake_ui, coalesce the
     notifications for 50 ms and hand each open event stream the set of tables that changed.  Behind a
     transaction pooler (or when a notification sent to itself never arrives) it polls a fingerprint
     statement every `poll` seconds instead."""
 
-    def __init__(self, pool, poll=1.0):
+    def __init__(self, pool, poll=1.0, reread=INSTANCES_REREAD_S):
         import threading
-        self.pool, self.poll = pool, poll
+        self.pool, self.poll, self.reread = pool, poll, reread
         self.lock = threading.Lock()
         self.streams = set()
         self.version = 0
@@ -149,7 +152,7 @@ class DashboardHub:
                     self.poll_loop()
                     return
                 self.set_mode("listen")
-                quiet = 0
+                quiet, reread = 0, time.monotonic() + self.reread
                 while not self.stop.is_set():
                     if select.select([c], [], [], 1.0)[0]:
                         time.sleep(0.05)        # coalesce a burst (one statement often fires several)
@@ -160,6 +163,9 @@ class DashboardHub:
                             c.cursor().execute("SELECT 1")
                     kinds = {n.payload[:1] for n in c.notifies if not n.payload.startswith("probe:")}
                     c.notifies.clear()
+                    if time.monotonic() >= reread:   # a bare heartbeat notifies nothing (schema.sql)
+                        kinds.add("i")
+                        reread = time.monotonic() + self.reread
                     if kinds:
                         self.publish(kinds)
             except Exception as e:

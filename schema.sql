@@ -779,10 +779,17 @@ CREATE TRIGGER claims_notify_end AFTER DELETE ON clambake.claims
     FOR EACH ROW EXECUTE FUNCTION clambake.notify_claim_end();
 
 ---------------------------------------------------------------------------
--- notifications for the dashboard: channel clambake_ui (so `wait` is not woken by every heartbeat),
--- one per statement, the payload naming the table: i instances, c claims, r receipts, l session log,
--- k memories, m messages changed (new messages also arrive on channel clambake).  NOTIFY payloads are
--- deduplicated per transaction, so a batch costs one notification per table.
+-- notifications for the dashboard: channel clambake_ui (so `wait` is not woken by every heartbeat), the
+-- payload naming the table: i instances, c claims, r receipts, l session log, k memories, m messages
+-- changed (new messages also arrive on channel clambake).  NOTIFY payloads are deduplicated per
+-- transaction, so a batch costs one notification per table.
+--
+-- Tables written on every prompt and tool call (instances, claims, receipts) notify per ROW: a statement
+-- that changes nothing (a hook's heartbeat that is not due) fires nothing, and an instance's update
+-- notifies only when something the dashboard shows changed, not for a bare heartbeat (the dashboard
+-- re-reads its instances every 30 s for those).  The first PL/pgSQL call in a connection costs about
+-- 2 ms, more than the statement it follows.  Tables written in bulk (memories by import, messages and
+-- the log by cleanup) notify once per statement.
 ---------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION clambake.notify_ui() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -795,17 +802,23 @@ DO $$
 DECLARE
     t record;
 BEGIN
-    FOR t IN SELECT * FROM (VALUES ('instances', 'i', 'INSERT OR UPDATE OR DELETE'),
-                                   ('claims', 'c', 'INSERT OR UPDATE OR DELETE'),
-                                   ('message_receipts', 'r', 'INSERT'),
-                                   ('session_log', 'l', 'INSERT'),
-                                   ('project_memory', 'k', 'INSERT OR UPDATE OR DELETE'),
-                                   ('global_memory', 'k', 'INSERT OR UPDATE OR DELETE'),
-                                   ('messages', 'm', 'UPDATE OR DELETE')) v(tab, tag, ev)
+    FOR t IN SELECT * FROM (VALUES
+            ('instances', 'instances_notify_ui', 'i', 'INSERT OR DELETE', 'ROW', ''),
+            ('instances', 'instances_notify_ui_change', 'i', 'UPDATE', 'ROW',
+             'WHEN ((OLD.project, OLD.status, OLD.current_task, OLD.working_dir, OLD.host, OLD.session_key) '
+             'IS DISTINCT FROM (NEW.project, NEW.status, NEW.current_task, NEW.working_dir, NEW.host, '
+             'NEW.session_key))'),
+            ('claims', 'claims_notify_ui', 'c', 'INSERT OR UPDATE OR DELETE', 'ROW', ''),
+            ('message_receipts', 'message_receipts_notify_ui', 'r', 'INSERT', 'ROW', ''),
+            ('session_log', 'session_log_notify_ui', 'l', 'INSERT', 'STATEMENT', ''),
+            ('project_memory', 'project_memory_notify_ui', 'k', 'INSERT OR UPDATE OR DELETE', 'STATEMENT', ''),
+            ('global_memory', 'global_memory_notify_ui', 'k', 'INSERT OR UPDATE OR DELETE', 'STATEMENT', ''),
+            ('messages', 'messages_notify_ui', 'm', 'UPDATE OR DELETE', 'STATEMENT', ''))
+            v(tab, name, tag, ev, lvl, cond)
     LOOP
-        EXECUTE format('DROP TRIGGER IF EXISTS %I ON clambake.%I', t.tab || '_notify_ui', t.tab);
-        EXECUTE format('CREATE TRIGGER %I AFTER %s ON clambake.%I FOR EACH STATEMENT '
-                       'EXECUTE FUNCTION clambake.notify_ui(%L)', t.tab || '_notify_ui', t.ev, t.tab, t.tag);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON clambake.%I', t.name, t.tab);
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON clambake.%I FOR EACH %s %s '
+                       'EXECUTE FUNCTION clambake.notify_ui(%L)', t.name, t.ev, t.tab, t.lvl, t.cond, t.tag);
     END LOOP;
 END
 $$;

@@ -489,3 +489,51 @@ def test_the_installed_command_serves_the_dashboard(db, venv, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_bare_heartbeat_notifies_nothing_but_a_visible_change_does(db, cb, tmp_path):
+    """Hooks refresh the heartbeat on every prompt and tool call: that must not wake the dashboard (nor pay
+    for a trigger); a new task, a new instance, a claim or a deregistration must.  The dashboard re-reads
+    its instances on its own every INSTANCES_REREAD_S for the heartbeat ages."""
+    import select
+    import threading
+
+    import psycopg2
+    a, dir_a = register(cb, tmp_path, "a", "shop", "first task")
+    listener = psycopg2.connect(db.dsn)
+    listener.autocommit = True
+    listener.cursor().execute("LISTEN clambake_ui")
+
+    def kinds_after(*args):
+        listener.notifies.clear()
+        assert cb(*args, cwd=dir_a).code == 0
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            if select.select([listener], [], [], 0.05)[0]:
+                listener.poll()
+        return sorted({n.payload for n in listener.notifies})
+
+    try:
+        assert kinds_after("heartbeat") == []
+        assert kinds_after("heartbeat", "--task", "first task") == []
+        assert kinds_after("heartbeat", "--task", "second task") == ["i"]
+        assert kinds_after("send", "--type", "blocker", "--resource", "docker", "--subject", "mine") == ["c", "l"]
+        assert {"c", "i"} <= set(kinds_after("deregister"))
+    finally:
+        listener.close()
+
+    import clambake
+    clambake.load("dashboard")
+    hub = clambake.DashboardHub(None, reread=0.5)
+    box = hub.subscribe()
+    thread = threading.Thread(target=hub.run, daemon=True)
+    thread.start()
+    try:
+        first = box.get(timeout=5)                 # going live: everything may have changed
+        assert first["mode"] == "listen" and "i" in first["kinds"], first
+        t0 = time.monotonic()
+        event = box.get(timeout=3)                 # nothing changes in the database meanwhile
+        assert event["kinds"] == ["i"] and 0.2 < time.monotonic() - t0 < 2.0, event
+    finally:
+        hub.stop.set()
+        thread.join(5)
