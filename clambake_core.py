@@ -3089,6 +3089,7 @@ COMMANDS = [
     ("dashboard", "live web page: instances, claims, messages, memory, log", "dashboard --open"),
     ("server", "run a private PostgreSQL for clambake (start, stop, status)", "server start"),
 ]
+COMMAND_NAMES = frozenset(n for n, _, _ in COMMANDS)
 
 
 # The commands whose code is in a part of its own (clambake.py's docstring): main() loads it for them.
@@ -3114,7 +3115,7 @@ class _Skipped:
 def command_in(argv):
     """The subcommand argv names (skipping `--as VALUE`), or None.  main() then builds only that
     subcommand's parser: building all of them costs a few ms on every call."""
-    names = {n for n, _, _ in COMMANDS}
+    names = COMMAND_NAMES
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -3202,9 +3203,142 @@ def import_argparse():
     return argparse
 
 
-def build_parser(only=None):
-    """The argument parser; with `only`, just that subcommand's parser (same parsing and help)."""
-    argparse = import_argparse()
+class _Spec:
+    """Stands in for the argparse module in build_parser(): the same declarations, only recorded (parsers,
+    their options, positionals, mutually exclusive groups and defaults), for fast_parse().  Importing argparse
+    and building a subcommand's parser costs about 4 ms per process, more than most commands' own work."""
+    SUPPRESS = "==SUPPRESS=="
+    RawDescriptionHelpFormatter = None
+
+    class ArgumentParser:
+        def __init__(self, *args, parents=(), **kw):
+            self.options = [o for parent in parents for o in parent.options]
+            self.positionals, self.exclusive, self.defaults, self.subs = [], [], {}, {}
+            self.sub_dest = None
+
+        def add_argument(self, *flags, **kw):
+            (self.options if flags[0].startswith("-") else self.positionals).append((flags, kw))
+
+        def add_argument_group(self, *args, **kw):
+            return self
+
+        def add_mutually_exclusive_group(self, **kw):
+            group = _SpecGroup(self)
+            self.exclusive.append(group.dests)
+            return group
+
+        def set_defaults(self, **kw):
+            self.defaults.update(kw)
+
+        def add_subparsers(self, dest=None, **kw):
+            self.sub_dest = dest
+            return self
+
+        def add_parser(self, name, **kw):
+            self.subs[name] = sub = type(self)(**kw)
+            return sub
+
+
+class _SpecGroup:
+    """A mutually exclusive group of a recorded parser: its options go to the parser; the group keeps dests."""
+
+    def __init__(self, parser):
+        self.parser, self.dests = parser, []
+
+    def add_argument(self, *flags, **kw):
+        self.parser.add_argument(*flags, **kw)
+        self.dests.append(option_dest(flags, kw))
+
+
+def option_dest(flags, kw):
+    """The attribute an option sets, as argparse names it (--reply-to: reply_to)."""
+    if "dest" in kw:
+        return kw["dest"]
+    name = next((f for f in flags if f.startswith("--")), flags[0])
+    return name.lstrip("-").replace("-", "_")
+
+
+class _Declined(Exception):
+    """fast_parse() leaves this command line to argparse (its help, errors and rarer forms)."""
+
+
+def fast_parse(argv):
+    """The parsed arguments of a plain command line, from the same declarations as build_parser(), without
+    argparse: the subcommand first, then options by their exact names (--name value, --name=value, -x value)
+    and positionals.  Anything else - help, --version, an abbreviated or unknown option, a missing or
+    invalid value, a missing required option, two options of one exclusive group, `--` - gives None, and
+    argparse parses it as before, with its own messages.  tests/test_cli.py checks that both agree."""
+    if not argv or argv[0] not in COMMAND_NAMES:
+        return None
+    root = build_parser(argv[0], argparse=_Spec)
+    sp = root.subs[argv[0]]
+    flags = {f: (fl, kw) for fl, kw in sp.options for f in fl}
+    try:
+        got, given, positionals = {}, set(), []
+        i = 1
+        while i < len(argv):
+            a, i = argv[i], i + 1
+            if not a.startswith("-") or a == "-":
+                positionals.append(a)
+                continue
+            name, eq, value = a.partition("=") if a.startswith("--") else (a, "", "")
+            fl, kw = flags.get(name) or _declined()
+            dest, action = option_dest(fl, kw), kw.get("action")
+            if action == "store_true" and not eq:
+                got[dest] = True
+            elif action in (None, "append") and kw.get("nargs") is None:
+                if not eq:
+                    if i >= len(argv) or (argv[i].startswith("-") and argv[i] != "-"):
+                        _declined()
+                    value, i = argv[i], i + 1
+                value = typed(kw, value)
+                if action == "append":
+                    got[dest] = (got[dest] if dest in given else list(kw.get("default") or [])) + [value]
+                else:
+                    got[dest] = value
+            else:
+                _declined()
+            given.add(dest)
+        if len(positionals) != len(sp.positionals) or any(kw.get("nargs") is not None for _, kw in sp.positionals):
+            _declined()
+        for (fl, kw), value in zip(sp.positionals, positionals):
+            got[option_dest(fl, kw)] = typed(kw, value)
+        if any(kw.get("required") and option_dest(fl, kw) not in given for fl, kw in sp.options) \
+                or any(len(given.intersection(group)) > 1 for group in sp.exclusive):
+            _declined()
+    except _Declined:
+        return None
+    args = {option_dest(fl, kw): kw.get("default") for fl, kw in root.options if kw.get("action") != "version"}
+    args[root.sub_dest] = argv[0]
+    for fl, kw in sp.options:
+        default = kw.get("default", False if kw.get("action") == "store_true" else None)
+        if default != _Spec.SUPPRESS:
+            args[option_dest(fl, kw)] = typed(kw, default) if isinstance(default, str) else default
+    args.update(sp.defaults)
+    args.update(got)
+    import types
+    return types.SimpleNamespace(**args)
+
+
+def _declined():
+    raise _Declined()
+
+
+def typed(kw, value):
+    """An option's value converted and checked as argparse would (type, choices), or _Declined."""
+    try:
+        value = kw["type"](value) if "type" in kw else value
+    except (TypeError, ValueError):
+        _declined()
+    if "choices" in kw and value not in kw["choices"]:
+        _declined()
+    return value
+
+
+def build_parser(only=None, argparse=None):
+    """The argument parser; with `only`, just that subcommand's parser (same parsing and help).  With
+    argparse=_Spec, the same declarations recorded for fast_parse()."""
+    argparse = argparse or import_argparse()
 
     class Parser(argparse.ArgumentParser):
         error = _error
@@ -3484,7 +3618,7 @@ def main(argv=None):
             # the exact form install-hooks writes, run on every prompt and tool call: no parser to build
             return part_function("hooks", "cmd_hook")(HookArgs(argv[1]))
         try:
-            args = build_parser(command_in(argv)).parse_args(argv)
+            args = fast_parse(argv) or build_parser(command_in(argv)).parse_args(argv)
         except SystemExit as e:          # --help / --version
             return e.code if isinstance(e.code, int) else OK
         if not getattr(args, "func", None):

@@ -135,3 +135,86 @@ def test_every_seed_flag_parses():
         assert args.func, text
     assert {"--project", "--dir", "--to", "--type", "--subject", "--body", "--title", "--content", "--global",
             "--limit"} <= flags
+
+
+# --------------------------------------------------------------------------
+# fast_parse: the common command lines without argparse, from the same declarations
+# --------------------------------------------------------------------------
+
+def _argparse_result(argv):
+    try:
+        return vars(clambake.build_parser(clambake.command_in(argv)).parse_args(list(argv)))
+    except (SystemExit, clambake.ClambakeError):
+        return None
+
+
+def _value_for(kw, n=0):
+    if "choices" in kw:
+        return list(kw["choices"])[n % len(kw["choices"])]
+    return str(7 + n) if kw.get("type") is int else ["a b", "-", "x=y", "über"][n % 4]
+
+
+def _command_lines(name):
+    """For one subcommand: its minimal command line, then each option added in every spelling, and pairs."""
+    sp = clambake.build_parser(name, argparse=clambake._Spec).subs[name]
+    base = [name] + [_value_for(kw) for _, kw in sp.positionals if kw.get("nargs") is None]
+    for flags, kw in sp.options:
+        if kw.get("required"):
+            base += [flags[0], _value_for(kw)]
+    lines = [base]
+    for flags, kw in sp.options:
+        for flag in flags:
+            if kw.get("action") == "store_true":
+                lines += [base + [flag], base + [flag, flag], base + [flag + "=1"]]
+            elif kw.get("action") == "append":
+                lines += [base + [flag, _value_for(kw), flag, _value_for(kw, 1)]]
+            else:
+                lines += [base + [flag, _value_for(kw, 1)], base + [flag, _value_for(kw, 2), flag, _value_for(kw, 3)],
+                          base + [flag], base + [flag, "--json"], base + [flag, "nonsense-value"]]
+                if flag.startswith("--"):
+                    lines += [base + [f"{flag}={_value_for(kw, 1)}"], base + [flag[:-1], _value_for(kw, 1)]]
+    for (f1, k1), (f2, k2) in zip(sp.options, sp.options[1:]):
+        lines.append(base + [f1[0]] + ([] if k1.get("action") == "store_true" else [_value_for(k1)])
+                     + [f2[-1]] + ([] if k2.get("action") == "store_true" else [_value_for(k2, 1)]))
+    lines.append([name] + ["nonsense-value"] * len(sp.positionals) + base[1 + len(sp.positionals):])
+    lines += [[name], base + ["extra"], base + ["-h"], base + ["--help"], base + ["--"], base + ["-5"],
+              base + ["--no-such-option"]]
+    return lines
+
+
+def test_fast_parse_agrees_with_argparse_on_every_command_line_it_takes():
+    """Every command line fast_parse takes gives exactly argparse's result, and every line argparse
+    rejects (or answers with help) fast_parse leaves to argparse.  Generated from the declarations, so a
+    new option is covered the day it is added."""
+    taken = left = 0
+    for name in sorted(clambake.COMMAND_NAMES):
+        for argv in _command_lines(name):
+            fast = clambake.fast_parse(list(argv))
+            slow = _argparse_result(argv)
+            if fast is None:
+                left += 1
+                continue
+            assert slow is not None, f"fast_parse took what argparse rejects: {argv}"
+            assert vars(fast) == slow, argv
+            taken += 1
+    assert taken > 300 and left > 200, (taken, left)
+
+
+@pytest.mark.parametrize("argv", [
+    ["status"], ["inbox"], ["heartbeat", "--task", "benchmarking clambake"], ["check", "docker"],
+    ["send", "--to", "@all", "--type", "warning", "--subject", "restarting docker", "--body", "back in 2 minutes"],
+    ["recall", "--search", "docker restart"], ["recall", "--global", "--limit", "10"],
+    ["register", "--project", "X", "--dir", "Y"], ["status", "--as", "api-1a2b"],
+])
+def test_the_everyday_command_lines_skip_argparse(argv):
+    fast = clambake.fast_parse(list(argv))
+    assert fast is not None and vars(fast) == _argparse_result(argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["status", "--lim", "3"], ["--as", "x", "status"], ["status", "--limit", "three"], ["send", "--subject"],
+    ["recall", "--global", "--project", "p"], ["check"], ["hook", "bogus"], ["status", "--json=yes"],
+    ["server", "restart"], ["import", "a.md", "b.md"], ["off", "--project"], ["--version"], [],
+])
+def test_anything_unusual_is_left_to_argparse(argv):
+    assert clambake.fast_parse(list(argv)) is None
