@@ -135,10 +135,15 @@ _UNIT = {None: 1, "s": 1, "sec": 1, "secs": 1, "m": 60, "min": 60, "mins": 60, "
 
 def parse_duration(text, what="duration"):
     """'45s', '10m', '2h', '7d' or plain seconds -> seconds (float)."""
-    m = _DURATION.match(str(text))
-    if not m:
-        raise ClambakeError(f"invalid {what} {text!r}: use 45s, 10m, 2h, 7d or plain seconds", USAGE)
-    value = float(m.group(1)) * _UNIT[(m.group(2) or "").lower() or None]
+    text = str(text)
+    whole, dot, part = (text[:-1] if text.endswith("s") else text).partition(".")
+    if text.isascii() and whole.isdigit() and (part.isdigit() or not dot):   # 5, 1.5s: no pattern to compile
+        value = float(whole + dot + part)
+    else:
+        m = _DURATION.match(text)
+        if not m:
+            raise ClambakeError(f"invalid {what} {text!r}: use 45s, 10m, 2h, 7d or plain seconds", USAGE)
+        value = float(m.group(1)) * _UNIT[(m.group(2) or "").lower() or None]
     if value <= 0:
         raise ClambakeError(f"invalid {what} {text!r}: must be more than zero", USAGE)
     if value > MAX_DURATION_S:

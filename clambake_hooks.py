@@ -45,7 +45,10 @@ def start_deadline(seconds, give_up):
     in the main thread between two Python steps (a wait for the server is one): no thread to start, when
     importing threading alone would cost every hook ~2 ms.  Elsewhere (Windows, or off the main thread) a
     timer thread does it, and a lock keeps it from printing while the hook prints."""
-    import signal
+    try:
+        import _signal as signal      # the C module: signal.py turns its constants into enums, ~1 ms
+    except ImportError:
+        import signal
     if hasattr(signal, "setitimer"):
         def on_alarm(signum, frame):
             if _hook_state["printing"]:                  # the hook is writing its answer: let it finish
@@ -101,11 +104,14 @@ def hook_output(event, context=None, top=None, **specific):
             lock.release()
 
 
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
 def session_marker(kind, session):
     """A per-session state file in the temp directory (no database needed to read it), named by the session
     id itself when that is a plain word (Claude Code's are UUIDs), else by a digest of it."""
     key = session or "no-session"
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", key):
+    if not (len(key) <= 64 and _WORD_CHARS.issuperset(key)):
         import hashlib
         key = hashlib.sha1(key.encode()).hexdigest()[:16]
     return os.path.join(temp_dir(), f"clambake-{kind}-{key}")
