@@ -985,12 +985,21 @@ def new_instance_id(project):
     return base + "-" + "".join(random.choice(alphabet) for _ in range(4))
 
 
+# Other live instances than %(me)s, project %(project)s's first, newest heartbeat first, at most %(olim)s
+# (with their total).
+LIVE_OTHERS_SQL = (f"SELECT {INSTANCE_COLS}, count(*) OVER () AS total FROM clambake.instances i "
+                   f"WHERE i.instance_id <> %(me)s AND {LIVE_I} "
+                   "ORDER BY (i.project = %(project)s) DESC, i.last_heartbeat DESC LIMIT %(olim)s")
+
+
 def live_others(me_id, project, limit):
-    """Other live instances, my project's first, newest heartbeat first (with their total)."""
-    return q(f"SELECT {INSTANCE_COLS}, count(*) OVER () AS total FROM clambake.instances i "
-             f"WHERE i.instance_id <> %(me)s AND {LIVE_I} "
-             "ORDER BY (i.project = %(project)s) DESC, i.last_heartbeat DESC LIMIT %(lim)s",
-             {"me": me_id, "project": project, "lim": limit, "live": live_window()})
+    return q(LIVE_OTHERS_SQL, {"me": me_id, "project": project, "olim": limit, "live": live_window()})
+
+
+def json_list(sql):
+    """A query's rows as ONE json column (a list of objects with its column names, in its order): several
+    lists in one statement, so in one round trip."""
+    return f"(SELECT coalesce(json_agg(x), '[]') FROM ({sql}) x)"
 
 
 def instance_dict(r):
@@ -1007,12 +1016,12 @@ def unread_count(me, where="", params=None):
 
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
-                      keep_project=False, restore=None, client=None):
+                      keep_project=False, restore=None, client=None, resumed=False):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
-    ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing.
-    -> (row, reused)."""
+    ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing; `resumed` (a
+    SessionStart resume) sets resumed_at in the same statement.  -> (row, reused)."""
     host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     cpid, tdir = client or (None, None)
@@ -1049,18 +1058,19 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                     "working_dir = %s, host = %s, pid = %s, "
                     "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
                     "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
-                    "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir) "
+                    "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
+                    "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
                     "WHERE instance_id = %s RETURNING instance_id, started_at, hook_seen_at",
-                    (keep_project, project, wd, host, pid, model, task, session, cpid, tdir,
+                    (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed,
                      existing["instance_id"]), one=True)
             return row, True
         for attempt in range(8):
             iid = new_id if new_id and attempt == 0 else new_instance_id(project)
             row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
-                    "status, session_key, host, pid, client_pid, transcript_dir) "
-                    "VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s) "
+                    "status, session_key, host, pid, client_pid, transcript_dir, resumed_at) "
+                    "VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) "
                     "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at, hook_seen_at",
-                    (iid, project, wd, task, model, session, host, pid, cpid, tdir), one=True)
+                    (iid, project, wd, task, model, session, host, pid, cpid, tdir, resumed), one=True)
             if row:
                 log_action(row["instance_id"], project, "register",
                            ("resumed" if restore and iid == restore["instance_id"] else "registered")
@@ -1560,6 +1570,15 @@ def message_line(m, body_chars=160):
     return line
 
 
+def inbox_peek_sql(include_read=False, where=""):
+    """fetch_inbox(peek=True)'s statement (parameters: deliver_params, lim)."""
+    unread_filter = ("" if include_read else UNREAD_SQL) + " " + where
+    return (f"SELECT {MESSAGE_COLS}, {UNREAD_COUNT_SQL.format(where=where)} AS total, EXISTS (SELECT 1 FROM "
+            f"clambake.message_receipts r WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
+            f"FROM clambake.messages m WHERE {DELIVER_SQL} {unread_filter} "
+            f"ORDER BY {PRIORITY_SQL}, m.created_at, m.id LIMIT %(lim)s")
+
+
 def fetch_inbox(me, limit, peek=False, include_read=False, where="", params=None):
     """My messages, most urgent first.  Unless peek, marks them read (exactly once per recipient).
     `where`: a further SQL condition on m (a named fragment, e.g. URGENT_SQL) with its `params`.
@@ -1570,9 +1589,7 @@ def fetch_inbox(me, limit, peek=False, include_read=False, where="", params=None
     order = f"{PRIORITY_SQL}, m.created_at, m.id"
     count_sql = UNREAD_COUNT_SQL.format(where=where)
     if peek:
-        rows = q(f"SELECT {MESSAGE_COLS}, {count_sql} AS total, EXISTS (SELECT 1 FROM clambake.message_receipts r "
-                 f"WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
-                 f"FROM clambake.messages m WHERE {DELIVER_SQL} {unread_filter} ORDER BY {order} LIMIT %(lim)s", p)
+        rows = q(inbox_peek_sql(include_read, where), p)
     else:
         # The receipt INSERT decides which call shows a message: each (me, message) row is inserted once,
         # so concurrent inbox calls of one instance never show the same message twice.

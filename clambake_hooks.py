@@ -368,13 +368,17 @@ def fork_parent(session, cpid):
               "win": FORK_WINDOW_S}, one=True)
 
 
-def hook_register(data, session):
+_NOT_LOOKED_UP = object()
+
+
+def hook_register(data, session, known=_NOT_LOOKED_UP):
     """Find or create this session's instance (DESIGN §4 lifecycle):
     - known session key (resume, compact, a later hook): the same instance, project kept;
     - SessionStart `clear`: adopt the instance the cleared session handed over;
     - a fork of a session resumed moments ago in the same process: a new instance in its project;
     - a session that ended earlier (`claude --resume ID`): its instance id and project again;
-    - else a new instance, project from the directory."""
+    - else a new instance, project from the directory.
+    `known`: hook_me(session) when the caller has it already (one round trip less)."""
     wd = hook_cwd_of(data)
     model = data.get("model")
     if isinstance(model, dict):
@@ -385,7 +389,7 @@ def hook_register(data, session):
     source = str(data.get("source") or "")
     cpid, tdir = client_pid(), transcript_dir(data)
     restore, keep_project = None, True
-    if session and hook_me(session) is None:
+    if session and (hook_me(session) if known is _NOT_LOOKED_UP else known) is None:
         if source == "clear":
             adopt_handover(session, wd, tdir, cpid)
         if hook_me(session) is None:
@@ -404,9 +408,7 @@ def hook_register(data, session):
             elif ended is not None:
                 restore = ended
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
-                               restore=restore, client=(cpid, tdir))
-    if source == "resume":
-        q("UPDATE clambake.instances SET resumed_at = now() WHERE instance_id = %s", (row["instance_id"],))
+                               restore=restore, client=(cpid, tdir), resumed=source == "resume")
     return hook_me(session, None if session else row["instance_id"])
 
 
@@ -471,26 +473,49 @@ def hook_session_start(data, session, args):
     known = hook_me(session)
     if known is not None and known["hooks_off"] or known is None and project_off(project_from_dir(hook_cwd_of(data))):
         return                          # switched off (`clambake off`): silent
-    me = hook_register(data, session)
+    me = hook_register(data, session, known)
     if me["hooks_off"]:
         return
     export_instance(me["instance_id"])
     raw_cap = os.environ.get(ENV_BRIEFING_MAX, "")
     cap = max(500, int(raw_cap)) if raw_cap.isdigit() else 6000
-    text = build_briefing(me, cap, source=str(data.get("source") or "startup"))
-    q("UPDATE clambake.instances SET hook_seen_at = now() WHERE instance_id = %s",
-      (me["instance_id"],))
+    text, seen = build_briefing(me, cap, source=str(data.get("source") or "startup"))
+    # the messages shown are read now, and the hooks are seen working: one statement
+    q("WITH r AS (INSERT INTO clambake.message_receipts (message_id, instance_id) "
+      "  SELECT unnest(%(seen)s::int[]), %(me)s ON CONFLICT DO NOTHING) "
+      "UPDATE clambake.instances SET hook_seen_at = now() WHERE instance_id = %(me)s",
+      {"seen": seen, "me": me["instance_id"]})
     hook_output("SessionStart", text)
 
 
+def briefing_data(me):
+    """Everything the briefing lists, in ONE statement (json lists): claims, open blockers without a
+    resource, up to 200 unread messages (not marked read), 12 other live instances, 15 key project
+    memories and 6 global notes."""
+    p = dict(deliver_params(me), live=live_window(), lim=200, olim=12)
+    return q("SELECT " + json_list(CLAIMS_SQL + " ORDER BY c.claimed_at") + " AS claims, "
+             + json_list(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
+                         "ORDER BY m.created_at") + " AS blockers, "
+             + json_list(inbox_peek_sql()) + " AS inbox, "
+             + json_list(LIVE_OTHERS_SQL) + " AS others, "
+             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' "
+                         f"AND mem.project = %(project)s AND mem.status = 'active' "
+                         f"ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 15") + " AS project_memory, "
+             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' "
+                         "AND mem.status = 'active' AND mem.memory_type IN ('convention', 'infrastructure', "
+                         f"'lesson') ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 6") + " AS global_notes",
+             p, one=True)
+
+
 def build_briefing(me, cap, source="startup"):
-    live = live_window()
+    """-> (the briefing's text, ids of the messages it showed)."""
     more = f"More: {script_cmd()} status | inbox | recall --search WORDS | recall --id N"
     b = Briefing(max(cap - len(more) - 40, 400))      # keep room for the footer (and its dropped-lines note)
     iid, project = me["instance_id"], me["project"]
     b.add(f"clambake: you are instance {iid} (project {project}, dir {me['working_dir']}); "
           f"session {source}. Commands: {script_cmd()} <command>.", required=True)
-    claims = q(CLAIMS_SQL + " ORDER BY c.claimed_at", {"live": live})
+    data = briefing_data(me)
+    claims = data["claims"]
     if claims:
         b.add(f"Active claims ({len(claims)}), exclusive until done/expiry:", required=True)
         compact = len(claims) > 20
@@ -502,8 +527,7 @@ def build_briefing(me, cap, source="startup"):
             else:
                 b.add(f"- {c['resource']}: {who}, {ago(c['age'])}, expires in {span(c['expires_in'])}: "
                       f"{one_line(c['reason'], 60)}{ref}", required=True)
-    open_blockers = q(OPEN_BLOCKERS_SQL + " AND m.resource IS NULL AND m.from_instance <> %(me)s "
-                      "ORDER BY m.created_at", {"live": live, "me": iid})
+    open_blockers = data["blockers"]
     if open_blockers:
         b.add(f"Open blockers without a resource ({len(open_blockers)}):", required=True)
         for m in open_blockers:
@@ -521,7 +545,7 @@ def build_briefing(me, cap, source="startup"):
     def upto(share):
         return base + int(room0 * share)
     above = {c["message_id"] for c in claims if c["message_id"]} | {m["id"] for m in open_blockers}
-    msgs, _ = fetch_inbox(me, 200, peek=True)
+    msgs = data["inbox"]
     shown = [m["id"] for m in msgs if m["id"] in above]      # blockers listed above: shown, not repeated
     msgs = [m for m in msgs if m["id"] not in above]
     if msgs:
@@ -542,7 +566,7 @@ def build_briefing(me, cap, source="startup"):
         hidden = sum(1 for m in msgs if m["id"] not in shown)
         if hidden:
             b.add(f"  ({hidden} more unread: {script_cmd()} inbox)", required=True)
-    others = live_others(iid, project, 12)
+    others = data["others"]
     if others:
         b.add(f"Other live instances ({others[0]['total']}):", limit=upto(0.55))
         for o in others:
@@ -550,17 +574,13 @@ def build_briefing(me, cap, source="startup"):
                   + (f": {one_line(o['current_task'], 60)}" if o["current_task"] else ""), limit=upto(0.55))
     else:
         b.add("No other live instances.")
-    mems = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' AND mem.project = %s "
-             f"AND mem.status = 'active' ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 15",
-             (project,))
+    mems = data["project_memory"]
     if mems:
         b.add(f"Project memory ({project}), key entries:", limit=upto(0.85))
         for r in mems:
             b.add(f"- #{r['id']} {r['memory_type']}: {one_line(r['title'], 80)} -- {one_line(r['content'], 100)}",
                   limit=upto(0.85))
-    glob = q(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' AND mem.status = 'active' "
-             "AND mem.memory_type IN ('convention', 'infrastructure', 'lesson') ORDER BY "
-             f"{MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 6")
+    glob = data["global_notes"]
     if glob:
         b.add("Global notes:")
         for r in glob:
@@ -577,10 +597,7 @@ def build_briefing(me, cap, source="startup"):
     tail = more + (f" ({dropped} lines left out for size)" if dropped else "")
     # mark read only what the agent was actually shown (claim lines name their blocker as "(#id)")
     seen = [mid for mid in shown if re.search(rf"#{mid}\b", text)]
-    if seen:
-        q("INSERT INTO clambake.message_receipts (message_id, instance_id) SELECT unnest(%s::int[]), %s "
-          "ON CONFLICT DO NOTHING", (seen, iid))
-    return text + "\n" + tail
+    return text + "\n" + tail, seen
 
 
 # The hooks' throttled heartbeat, as a CTE to run in the same round trip as the hook's query.
@@ -657,7 +674,7 @@ def hook_prompt(data, session, args):
     if me is None:
         if project_off(project_from_dir(hook_cwd_of(data))):
             return
-        me = hook_register(data, session)
+        me = hook_register(data, session, None)
         if me is None:
             return
     if me["hooks_off"]:
