@@ -1016,12 +1016,14 @@ def unread_count(me, where="", params=None):
 
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
-                      keep_project=False, restore=None, client=None, resumed=False):
+                      keep_project=False, restore=None, client=None, resumed=False,
+                      returning="i.instance_id, i.started_at, i.hook_seen_at"):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
     ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing; `resumed` (a
-    SessionStart resume) sets resumed_at in the same statement.  -> (row, reused)."""
+    SessionStart resume) sets resumed_at in the same statement; `returning`: the row's columns to return
+    (of instances AS i; the hooks take their whole view of it).  -> (row, reused)."""
     host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     cpid, tdir = client or (None, None)
@@ -1054,22 +1056,22 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                          f"AND working_dir = %(wd)s AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1",
                          {"host": host, "wd": wd, "live": live_window()}, one=True)
         if existing is not None:
-            row = q("UPDATE clambake.instances SET project = CASE WHEN %s THEN project ELSE %s END, "
+            row = q("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
                     "working_dir = %s, host = %s, pid = %s, "
                     "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
                     "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
                     "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
                     "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
-                    "WHERE instance_id = %s RETURNING instance_id, started_at, hook_seen_at",
+                    f"WHERE instance_id = %s RETURNING {returning}",
                     (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed,
                      existing["instance_id"]), one=True)
             return row, True
         for attempt in range(8):
             iid = new_id if new_id and attempt == 0 else new_instance_id(project)
-            row = q("INSERT INTO clambake.instances (instance_id, project, working_dir, current_task, model, "
+            row = q("INSERT INTO clambake.instances AS i (instance_id, project, working_dir, current_task, model, "
                     "status, session_key, host, pid, client_pid, transcript_dir, resumed_at) "
                     "VALUES (%s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) "
-                    "ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id, started_at, hook_seen_at",
+                    f"ON CONFLICT (instance_id) DO NOTHING RETURNING {returning}",
                     (iid, project, wd, task, model, session, host, pid, cpid, tdir, resumed), one=True)
             if row:
                 log_action(row["instance_id"], project, "register",

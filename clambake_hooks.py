@@ -291,10 +291,10 @@ def run_hook(args):
 
 
 # The hooks' view of their instance: identity plus the lifecycle and off-switch state.
-HOOK_ME_SQL = (f"SELECT {INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, "
-               "(i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
-               "  WHERE h.project = i.project)) AS hooks_off "
-               "FROM clambake.instances i WHERE {by} ORDER BY i.last_heartbeat DESC LIMIT 1")
+HOOK_ME_COLS = (f"{INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, "
+                "(i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
+                "  WHERE h.project = i.project)) AS hooks_off")
+HOOK_ME_SQL = f"SELECT {HOOK_ME_COLS} FROM clambake.instances i WHERE {{by}} ORDER BY i.last_heartbeat DESC LIMIT 1"
 
 
 def hook_me(session, instance_id=None):
@@ -408,8 +408,9 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
             elif ended is not None:
                 restore = ended
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
-                               restore=restore, client=(cpid, tdir), resumed=source == "resume")
-    return hook_me(session, None if session else row["instance_id"])
+                               restore=restore, client=(cpid, tdir), resumed=source == "resume",
+                               returning=HOOK_ME_COLS)
+    return row
 
 
 def timedelta_s(seconds):
