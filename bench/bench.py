@@ -238,6 +238,7 @@ def connect_settings(dsn):
         pass
     finally:
         psycopg2.connect = real
+        psycopg2.extensions.set_wait_callback(None)   # clambake.connect() set its own (no COPY under it)
         clambake._conn = None
         if saved_env is None:
             os.environ.pop("CLAMBAKE_DSN", None)
