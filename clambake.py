@@ -16,7 +16,7 @@ module's namespace (one program, one set of names: `clambake.q`, `clambake.main`
 
     clambake_core.py       constants, helpers, the connection, identity, registry,
                            messages, embeddings, memory and recall, the session log,
-                           maintenance, argument parsing and main()  (every process)
+                           maintenance, argument parsing, main() and cli()  (every process)
     clambake_knowledge.py  import, export, templates, consolidate
     clambake_server.py     server start|stop|status
     clambake_hooks.py      the Claude Code hooks, the guard, off/on, install-hooks

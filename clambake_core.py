@@ -3640,7 +3640,7 @@ def main(argv=None):
         check_utf8(argv)
         if len(argv) == 2 and argv[0] == "hook" and argv[1] in HOOK_EVENTS:
             # the exact form install-hooks writes, run on every prompt and tool call: no parser to build
-            return part_function("hooks", "cmd_hook")(HookArgs(argv[1]))
+            return part_function(COMMAND_PARTS["hook"], "cmd_hook")(HookArgs(argv[1]))
         try:
             args = fast_parse(argv) or build_parser(command_in(argv)).parse_args(argv)
         except SystemExit as e:          # --help / --version
