@@ -1017,18 +1017,36 @@ def unread_count(me, where="", params=None):
 
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
                       keep_project=False, restore=None, client=None, resumed=False,
-                      returning="i.instance_id, i.started_at, i.hook_seen_at"):
+                      returning="i.instance_id, i.started_at, i.hook_seen_at", known=None):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
     ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing; `resumed` (a
     SessionStart resume) sets resumed_at in the same statement; `returning`: the row's columns to return
-    (of instances AS i; the hooks take their whole view of it).  -> (row, reused)."""
+    (of instances AS i; the hooks take their whole view of it).  `known`: the id of this session's
+    instance as the caller just found it; it is updated at once, without the transaction and lock that
+    guard creating one (when it is gone or no longer this session's, the full path runs).
+    -> (row, reused)."""
     host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
     cpid, tdir = client or (None, None)
     if restore:
         project = restore["project"] or project
+
+    def reuse(instance_id, same_session=False):
+        return q("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
+                 "working_dir = %s, host = %s, pid = %s, "
+                 "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
+                 "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
+                 "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
+                 "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
+                 f"WHERE instance_id = %s {'AND session_key = %s ' if same_session else ''}RETURNING {returning}",
+                 (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed, instance_id)
+                 + ((session,) if same_session else ()), one=True)
+    if known and session and not restore:
+        row = reuse(known, same_session=True)
+        if row is not None:
+            return row, True
     with transaction():
         existing = None
         if session:
@@ -1056,16 +1074,7 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                          f"AND working_dir = %(wd)s AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1",
                          {"host": host, "wd": wd, "live": live_window()}, one=True)
         if existing is not None:
-            row = q("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
-                    "working_dir = %s, host = %s, pid = %s, "
-                    "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
-                    "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
-                    "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
-                    "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
-                    f"WHERE instance_id = %s RETURNING {returning}",
-                    (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed,
-                     existing["instance_id"]), one=True)
-            return row, True
+            return reuse(existing["instance_id"]), True
         for attempt in range(8):
             iid = new_id if new_id and attempt == 0 else new_instance_id(project)
             row = q("INSERT INTO clambake.instances AS i (instance_id, project, working_dir, current_task, model, "

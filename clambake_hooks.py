@@ -389,7 +389,9 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
     source = str(data.get("source") or "")
     cpid, tdir = client_pid(), transcript_dir(data)
     restore, keep_project = None, True
-    if session and (hook_me(session) if known is _NOT_LOOKED_UP else known) is None:
+    if session and known is _NOT_LOOKED_UP:
+        known = hook_me(session)
+    if session and known is None:
         if source == "clear":
             adopt_handover(session, wd, tdir, cpid)
         if hook_me(session) is None:
@@ -409,7 +411,8 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
                 restore = ended
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
                                restore=restore, client=(cpid, tdir), resumed=source == "resume",
-                               returning=HOOK_ME_COLS)
+                               returning=HOOK_ME_COLS,
+                               known=known["instance_id"] if session and known not in (None, _NOT_LOOKED_UP) else None)
     return row
 
 
