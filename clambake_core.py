@@ -1581,13 +1581,21 @@ def message_line(m, body_chars=160):
     return line
 
 
+# The inbox's order: most urgent first, then oldest.
+INBOX_ORDER = f"{PRIORITY_SQL}, m.created_at, m.id"
+
+
+def inbox_filter(include_read, where):
+    """The condition on m, after DELIVER_SQL, of the messages an inbox lists."""
+    return ("" if include_read else UNREAD_SQL) + " " + where
+
+
 def inbox_peek_sql(include_read=False, where=""):
     """fetch_inbox(peek=True)'s statement (parameters: deliver_params, lim)."""
-    unread_filter = ("" if include_read else UNREAD_SQL) + " " + where
     return (f"SELECT {MESSAGE_COLS}, {UNREAD_COUNT_SQL.format(where=where)} AS total, EXISTS (SELECT 1 FROM "
             f"clambake.message_receipts r WHERE r.instance_id = %(me)s AND r.message_id = m.id) AS was_read "
-            f"FROM clambake.messages m WHERE {DELIVER_SQL} {unread_filter} "
-            f"ORDER BY {PRIORITY_SQL}, m.created_at, m.id LIMIT %(lim)s")
+            f"FROM clambake.messages m WHERE {DELIVER_SQL} {inbox_filter(include_read, where)} "
+            f"ORDER BY {INBOX_ORDER} LIMIT %(lim)s")
 
 
 def fetch_inbox(me, limit, peek=False, include_read=False, where="", params=None):
@@ -1596,8 +1604,7 @@ def fetch_inbox(me, limit, peek=False, include_read=False, where="", params=None
 
     Returns (rows, remaining) where remaining counts unread ones (matching `where`) not shown."""
     p = dict(deliver_params(me), lim=limit, **(params or {}))
-    unread_filter = ("" if include_read else UNREAD_SQL) + " " + where
-    order = f"{PRIORITY_SQL}, m.created_at, m.id"
+    unread_filter, order = inbox_filter(include_read, where), INBOX_ORDER
     count_sql = UNREAD_COUNT_SQL.format(where=where)
     if peek:
         rows = q(inbox_peek_sql(include_read, where), p)
@@ -3346,7 +3353,8 @@ def fast_parse(argv):
     for fl, kw in sp.options:
         default = kw.get("default", False if kw.get("action") == "store_true" else None)
         if default != _Spec.SUPPRESS:
-            args[option_dest(fl, kw)] = typed(kw, default) if isinstance(default, str) else default
+            # argparse converts a string default with the option's type (choices are not checked on it)
+            args[option_dest(fl, kw)] = kw["type"](default) if isinstance(default, str) and "type" in kw else default
     args.update(sp.defaults)
     args.update(got)
     import types

@@ -412,7 +412,7 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
                                restore=restore, client=(cpid, tdir), resumed=source == "resume",
                                returning=HOOK_ME_COLS,
-                               known=known["instance_id"] if session and known not in (None, _NOT_LOOKED_UP) else None)
+                               known=known["instance_id"] if session and known else None)
     return row
 
 
