@@ -609,13 +609,36 @@ def pgpass_file():
     return path if os.path.isfile(path) else None
 
 
+def psycopg2_module():
+    """psycopg2 (with psycopg2.extensions), imported without Python's ssl module: every part imports it
+    through here.  psycopg2's C module imports `ssl` when it loads, only to learn whether Python has set
+    up OpenSSL's locking callbacks, and then tells libpq not to set its own (PQinitOpenSSL(1, 0)).
+    OpenSSL 1.1 and later need no such callbacks (every OpenSSL that psycopg2-binary bundles, and every
+    one Python 3.10+ builds with), so the answer changes nothing -- but `import ssl` costs about 12 ms,
+    a fifth of a whole command.  An empty module stands in for ssl while psycopg2 loads and is taken out
+    at once, so a later `import ssl` (an https embedding provider) loads the real one.  libpq's own TLS
+    (sslmode=require, verify-full) does not go through Python's ssl module at all."""
+    m = sys.modules.get("psycopg2")
+    if m is not None and "psycopg2.extensions" in sys.modules:
+        return m
+    placeholder = None
+    if "ssl" not in sys.modules:
+        placeholder = sys.modules["ssl"] = type(sys)("ssl")
+    try:
+        import psycopg2
+        import psycopg2.extensions  # noqa: F401 (loaded with it; named here for the callers' attribute use)
+    finally:
+        if placeholder is not None and sys.modules.get("ssl") is placeholder:
+            del sys.modules["ssl"]
+    return psycopg2
+
+
 def describe_target(dsn, kw, secrets=()):
     """'database host:port/db' for messages (never the password)."""
     info = dict(kw)
     if dsn:
         try:
-            from psycopg2.extensions import parse_dsn
-            info.update(parse_dsn(dsn))
+            info.update(psycopg2_module().extensions.parse_dsn(dsn))
         except Exception:
             return "the database in " + ENV_DSN
     host = info.get("host") or os.environ.get("PGHOST") or "localhost"
@@ -697,8 +720,7 @@ def dsn_secrets(dsn, kw):
     found = [kw.get("password")]
     if dsn:
         try:
-            from psycopg2.extensions import parse_dsn
-            found.append(parse_dsn(dsn).get("password"))
+            found.append(psycopg2_module().extensions.parse_dsn(dsn).get("password"))
         except Exception:
             pass
         authority = url_authority(dsn)
@@ -731,8 +753,7 @@ def connect(timeout=None):
 def open_connection(timeout=None):
     """A new autocommit connection with the timeouts set."""
     try:
-        import psycopg2
-        import psycopg2.extensions
+        psycopg2 = psycopg2_module()
     except ImportError:
         raise ClambakeError(f"psycopg2 is not installed for {sys.executable}", UNREACHABLE,
                             hint=f"install it: {shell_path(sys.executable)} -m pip install psycopg2-binary") from None
@@ -1902,6 +1923,9 @@ def embed_texts(cfg, texts, timeout, purpose="document"):
         raise EmbedError(f"{where} answered HTTP {e.code} ({detail})") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or e
+        if getattr(reason, "verify_message", None):       # ssl.SSLCertVerificationError
+            raise EmbedError(f"{where} has a certificate this machine does not trust ({reason.verify_message}; "
+                             f"point SSL_CERT_FILE at its CA bundle)") from None
         reason = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else \
             (getattr(reason, "strerror", None) or str(reason))
         raise EmbedError(f"{where} unreachable ({reason})") from None
@@ -3380,6 +3404,9 @@ def build_parser(only=None, argparse=None):
     """The argument parser; with `only`, just that subcommand's parser (same parsing and help).  With
     argparse=_Spec, the same declarations recorded for fast_parse()."""
     argparse = argparse or import_argparse()
+    # recorded for fast_parse: no help texts, which would look for the installed command on PATH (many file
+    # checks on Windows, PATH times PATHEXT) for a command that may never print one
+    recording = argparse is _Spec
 
     class Parser(argparse.ArgumentParser):
         error = _error
@@ -3395,7 +3422,7 @@ def build_parser(only=None, argparse=None):
     epilog += ("exit codes: 0 ok, 1 refused/not found/conflict/timeout, 2 bad usage, 3 database unreachable, "
                "4 schema missing (run init)\nconfiguration: CLAMBAKE_DSN or CLAMBAKE_DB_HOST/PORT/NAME/USER/PASS; "
                "identity: --as ID, CLAMBAKE_INSTANCE, CLAUDE_CODE_SESSION_ID, or the registered directory")
-    parser = Parser(prog="clambake" if installed_command() else "clambake.py",
+    parser = Parser(prog="clambake" if recording or installed_command() else "clambake.py",
                     description="Coordinate Claude Code sessions through Postgres.",
                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"clambake {__version__} (schema {SCHEMA_VERSION})")
@@ -3420,7 +3447,7 @@ def build_parser(only=None, argparse=None):
         if only is not None and name != only:
             return _Skipped()
         purpose, example = purposes[name]
-        sp = sub.add_parser(name, description=f"{purpose}.\nexample: {script_cmd()} {example}",
+        sp = sub.add_parser(name, description=None if recording else f"{purpose}.\nexample: {script_cmd()} {example}",
                             parents=[] if name in NO_IDENTITY else [common],
                             formatter_class=argparse.RawDescriptionHelpFormatter)
         sp.set_defaults(func=func)

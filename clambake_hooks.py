@@ -141,8 +141,7 @@ def db_target():
     user = kw.get("user")
     if dsn:
         try:
-            from psycopg2.extensions import parse_dsn
-            user = parse_dsn(dsn).get("user")
+            user = psycopg2_module().extensions.parse_dsn(dsn).get("user")
         except Exception:
             pass
     return where + (f" (user {user})" if user else "") + (" from CLAMBAKE_DSN" if dsn else "")
@@ -183,6 +182,20 @@ def clear_off_marker(session):
         os.remove(off_marker(session))
     except OSError:
         pass
+
+
+SESSION_MARKERS = ("post", "off")
+
+
+def clear_session_markers(session):
+    """SessionEnd: remove the session's temp files, so that a machine running many sessions a day does
+    not collect one per session in its temp directory (they only save work; a resumed session makes
+    them again)."""
+    for kind in SESSION_MARKERS:
+        try:
+            os.remove(session_marker(kind, session))
+        except OSError:
+            pass
 
 
 def post_tool_due(data, session):
@@ -258,6 +271,8 @@ def run_hook(args):
         deadline = HOOK_DEADLINE_S
     cancel_deadline = start_deadline(deadline, give_up)
     try:
+        if args.event == "session-end":
+            clear_session_markers(session)      # first: also when the database is down
         os.environ.setdefault(ENV_STATEMENT_TIMEOUT, "1.5s")
         connect(timeout=2)
         func = {"session-start": hook_session_start, "prompt": hook_prompt, "pre-tool": hook_pre_tool,
@@ -1746,7 +1761,8 @@ def settings_env(with_password):
     env = {}
     dsn = os.environ.get(ENV_DSN)
     if dsn:
-        from psycopg2.extensions import make_dsn, parse_dsn
+        ext = psycopg2_module().extensions
+        make_dsn, parse_dsn = ext.make_dsn, ext.parse_dsn
         parts = parse_dsn(dsn)
         if not with_password:
             parts.pop("password", None)

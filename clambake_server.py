@@ -297,7 +297,7 @@ def cmd_server(args):
             srv.create(major)
         srv.start(port)
     if fresh:
-        import psycopg2
+        psycopg2 = psycopg2_module()
         conn = psycopg2.connect(server_dsn(port, "postgres"), connect_timeout=10)
         try:
             conn.autocommit = True
@@ -305,7 +305,7 @@ def cmd_server(args):
         finally:
             conn.close()
     if fresh or args.init:
-        import psycopg2
+        psycopg2 = psycopg2_module()
         conn = psycopg2.connect(server_dsn(port, ENV_DB["dbname"][1]), connect_timeout=10)
         try:
             conn.autocommit = False

@@ -15,6 +15,10 @@ What it measures (all whole processes started the way an agent starts them):
   floor      `python -c` that imports psycopg2, connects with exactly the settings
              clambake.connect() uses (DSN, connect_timeout, application_name, options)
              and runs SELECT 1.  Every command is reported as a ratio to it.
+  floor, no ssl  the floor with psycopg2 imported the way clambake imports it, without Python's
+             ssl module (about 12 ms less; see clambake.psycopg2_module).  Reference only: the
+             targets are ratios to the floor, and this row shows what clambake costs apart from
+             that saving.
   psql       `psql -c 'select 1'` with the same connection settings (reference only).
   commands   status, inbox, heartbeat, send, recall --search, check, hook prompt;
              median and p95 wall time over --runs runs, interleaved round-robin.  Each is
@@ -105,6 +109,8 @@ VPY, CLAMBAKE = install_snapshot()
 import psycopg2              # noqa: E402
 import psycopg2.extensions   # noqa: E402
 
+REF_NOSSL = "floor, no ssl"
+REFERENCE = ("floor", REF_NOSSL, "psql")   # rows measured for comparison, with no target
 TARGET_SMALL = 1.15          # median ratio to the floor on the small database: commands as installed
 TARGET_HOOK = 1.10           # ... hooks as installed
 TARGET_SCRIPT = 1.6          # ... `python clambake.py status` (compiled on every run)
@@ -261,6 +267,15 @@ def floor_argv(dsn):
     return [VPY, "-c", src]
 
 
+def floor_nossl_argv(dsn):
+    """The floor with psycopg2 imported as clambake imports it, without Python's ssl module
+    (clambake.psycopg2_module): what clambake itself costs, apart from that saving.  Reference only."""
+    argv = floor_argv(dsn)
+    src = argv[2].replace("import psycopg2\n", "import sys\nsys.modules['ssl'] = type(sys)('ssl')\n"
+                                                 "import psycopg2, psycopg2.extensions\ndel sys.modules['ssl']\n", 1)
+    return argv[:2] + [src]
+
+
 def psql_argv(dsn):
     psql = shutil.which("psql")
     if not psql:
@@ -332,8 +347,9 @@ def measure_latency(ctx, runs, warmup=3, label="", module=True):
     """Round-robin: every round runs the floor, psql and each command once."""
     cmds = command_set(ctx)
     floor = floor_argv(ctx["dsn"])
+    nossl = floor_nossl_argv(ctx["dsn"])
     psql = psql_argv(ctx["dsn"])
-    samples = {"floor": [], "psql": []}
+    samples = {"floor": [], REF_NOSSL: [], "psql": []}
     for name, *_ in cmds:
         samples[name] = []
     for i in range(warmup + runs):
@@ -343,6 +359,11 @@ def measure_latency(ctx, runs, warmup=3, label="", module=True):
             raise RuntimeError(f"floor failed: {err}")
         if record:
             samples["floor"].append(dt)
+        dt, rc, out, err = run(nossl, ctx["env_a"])
+        if rc != 0:
+            raise RuntimeError(f"floor without ssl failed: {err}")
+        if record:
+            samples[REF_NOSSL].append(dt)
         if psql:
             dt, rc, out, err = run(psql, ctx["env_a"])
             if rc != 0:
@@ -952,9 +973,9 @@ def print_report(res):
         if r is None:
             return " %8s %8s %6s %6s %4s" % ("", "", "", "", "")
         target = target_of(name) if part is small else TARGET_SCALE
-        verdict = "" if name in ("floor", "psql") else ("ok" if r["ratio_p50"] <= target else "MISS")
+        verdict = "" if name in REFERENCE else ("ok" if r["ratio_p50"] <= target else "MISS")
         return " %8.1f %8.1f %6.2f %6s %4s" % (r["p50_ms"], r["p95_ms"], r["ratio_p50"],
-                                                "" if name in ("floor", "psql") else "%.2f" % target, verdict)
+                                                "" if name in REFERENCE else "%.2f" % target, verdict)
 
     head = "%-26s %35s" % ("whole process", "small database (runs=%d)" % small["runs"])
     if scale:
@@ -962,12 +983,14 @@ def print_report(res):
     w(head + "\n")
     sub = "%-26s %8s %8s %6s %6s %4s" % ("", "p50 ms", "p95 ms", "x flr", "target", "")
     w(sub + (" |" + sub[26:] if scale else "") + "\n")
-    for name in ["floor", "psql"] + small["commands"]:
+    for name in list(REFERENCE) + small["commands"]:
         if name not in small["latency"]:
             continue
         w("%-26s" % name + cols(small, name) + (" |" + cols(scale, name) if scale else "") + "\n")
     w("(x flr = median / floor median.  Commands and hooks run as installed (%s), the floor and\n"
-      " `python clambake.py status` on the same venv's interpreter; scale target %.2fx)\n" % (CLAMBAKE, TARGET_SCALE))
+      " `python clambake.py status` on the same venv's interpreter; scale target %.2fx.\n"
+      " %r: the floor importing psycopg2 as clambake does, without Python's ssl module: compare\n"
+      " with it for what clambake costs apart from that saving)\n" % (CLAMBAKE, TARGET_SCALE, REF_NOSSL))
     if scale:
         d = scale["data"]
         w("\nscale data: %d memories, %d messages (%d expired), %d receipts, %d instances (%d live), "

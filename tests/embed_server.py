@@ -6,6 +6,7 @@ inside its PyPI wheel, loaded offline) behind the two HTTP protocols clambake sp
                                     {"object": "embedding", "index": i, "embedding": [...]}], "model", "usage"}
 
 Knobs for the tests (attributes of the running EmbedServer):
+    tls         (constructor) serve https with this certificate and key
     api_key     when set, /v1/embeddings requires "Authorization: Bearer <key>" (401 otherwise)
     delay       seconds to wait before answering (a slow provider)
     models      model names it serves (others: 404 like Ollama's "model not found")
@@ -87,7 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class EmbedServer:
-    def __init__(self, port=0, models=("nomic-embed-text", "wordllama-256")):
+    def __init__(self, port=0, models=("nomic-embed-text", "wordllama-256"), tls=None):
+        """tls: (certificate file, key file) to serve https on localhost instead of http."""
         load_model()
         self.models = set(models)
         self.api_key = None
@@ -98,6 +100,12 @@ class EmbedServer:
         self.httpd.owner = self
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -544,3 +544,48 @@ def test_tls_verify_full_works_with_the_right_root_and_fails_clearly_with_a_wron
     code, out, err, _ = run(["status"], env={"CLAMBAKE_DSN": base.split("?")[0] + "?sslmode=require"},
                             cwd=str(tmp_path))
     assert code == 0, err
+
+
+# psycopg2 is imported without Python's ssl module (clambake.psycopg2_module): a command does not pay for
+# it, and an https embedding provider, which needs the real module, still works in the same process
+
+def test_a_command_does_not_load_pythons_ssl_module(db, tmp_path):
+    code = ("import sys, clambake\n"
+            "rc = clambake.main(['status'])\n"
+            "print('ssl loaded' if 'ssl' in sys.modules else 'no ssl', rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, CLAMBAKE_DSN=db.dsn),
+                          cwd=os.path.dirname(SCRIPT), capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip().endswith("no ssl 0"), (proc.stdout, proc.stderr)
+
+
+@pytest.mark.slow
+def test_an_https_embedding_provider_works_after_the_database_connection(vdb, cbp, tmp_path):
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed (CI installs it)")
+    pytest.importorskip("wordllama", reason="needs wordllama (pip install -r requirements-dev.txt)")
+    from embed_server import EmbedServer
+    ca = make_cert(str(tmp_path), "embedca")
+    other_ca = make_cert(str(tmp_path), "otherca")
+    key, crt = make_cert(str(tmp_path), "embedhost", ca=ca)
+    server = EmbedServer(tls=(crt, key))
+    try:
+        env = {"CLAMBAKE_EMBED_URL": server.url, "CLAMBAKE_EMBED_MODEL": "wordllama-256", "SSL_CERT_FILE": ca[1]}
+        assert server.url.startswith("https://")
+        assert cbp("init").code == 0
+        # remember connects to the database first (whoami), then asks the provider over https
+        res = cbp("remember", "--global", "--type", "tool", "--title", "WireGuard MTU 1380", "--content",
+                  "large transfers stalled on the tunnel", "--json", env=env)
+        assert res.code == 0, res
+        assert json.loads(res.out)["embedded"] is True and res.err == ""
+        assert [r["path"] for r in server.requests] == ["/api/embed"]
+        data = json.loads(cbp("recall", "--search", "vpn downloads hang", "--json", env=env).out)
+        assert data["method"] == "semantic" and data["memories"][0]["title"] == "WireGuard MTU 1380"
+        # a provider whose certificate is not trusted: the memory is kept, queued, with the reason
+        res = cbp("remember", "--global", "--type", "tool", "--title", "Second note", "--content", "kept anyway",
+                  "--json", env=dict(env, SSL_CERT_FILE=other_ca[1]))
+        assert res.code == 0, res
+        assert json.loads(res.out)["embedded"] is False
+        assert "certificate this machine does not trust" in res.err and "SSL_CERT_FILE" in res.err
+        assert "Traceback" not in res.err, res.err
+    finally:
+        server.stop()
