@@ -186,6 +186,25 @@ def test_working_dir_follows_the_hook_cwd(db, sql, cb, tmp_path, every_call):
     assert me_row(sql, s)[2] == str(tmp_path)
 
 
+def test_session_end_leaves_no_temp_files_behind(db, cb, tmp_path, monkeypatch):
+    """The hooks' per-session temp files (post-tool throttle, coordination-off notice) go with the session,
+    also when the database is down at the end: many sessions a day must not fill the temp directory."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    s, t = sid(), sid()
+    start(cb, s, tmp_path)
+    hook(cb, "post-tool", post_json(s, tmp_path))
+    down = {"CLAMBAKE_DSN": "host=127.0.0.1 port=1 dbname=x user=postgres connect_timeout=1"}
+    hook(cb, "post-tool", post_json(t, tmp_path), env=down)       # writes t's post-tool and off files
+    assert sorted(p.name for p in temp.iterdir()) == sorted(
+        ["clambake-post-" + s, "clambake-post-" + t, "clambake-off-" + t])
+    assert silent(hook(cb, "session-end", end_json(s, tmp_path, "prompt_input_exit")))
+    assert sorted(p.name for p in temp.iterdir()) == sorted(["clambake-post-" + t, "clambake-off-" + t])
+    assert silent(hook(cb, "session-end", end_json(t, tmp_path, "other"), env=down))
+    assert list(temp.iterdir()) == []
+
+
 # --------------------------------------------------------------------------
 # delivery during long turns
 # --------------------------------------------------------------------------
