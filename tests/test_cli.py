@@ -5,6 +5,8 @@ flag the user's seed README/CLAUDE.md shows still working."""
 import datetime
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -209,6 +211,18 @@ def test_fast_parse_agrees_with_argparse_on_every_command_line_it_takes():
 def test_the_everyday_command_lines_skip_argparse(argv):
     fast = clambake.fast_parse(list(argv))
     assert fast is not None and vars(fast) == _argparse_result(argv)
+
+
+def test_the_fast_parser_does_not_search_path_for_the_installed_command():
+    """Help texts name the installed command, found by a PATH search (on Windows, every PATH directory
+    times every PATHEXT suffix): the recorded declarations leave them out, so a plain command line that
+    prints no command never searches."""
+    code = ("import clambake\n"
+            "assert clambake.fast_parse(['heartbeat', '--task', 'x']) is not None\n"
+            "print('searched' if 'path' in clambake._installed else 'not searched')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.abspath(clambake.__file__)),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "not searched", (proc.stdout, proc.stderr)
 
 
 @pytest.mark.parametrize("argv", [
