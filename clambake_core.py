@@ -178,8 +178,7 @@ def one_line(text, limit):
 
 def norm_project(name):
     """Project names: lower case, spaces to hyphens, trimmed."""
-    name = re.sub(r"\s+", "-", (name or "").strip().lower())
-    return name
+    return "-".join((name or "").lower().split())
 
 
 def norm_resource(name):
@@ -203,7 +202,8 @@ def canon_resource(name):
     trailing '/' kept)."""
     import posixpath
     text = norm_resource(name)
-    m = _PORT_RES.match(text)
+    # only a text that ends in a digit (or /tcp, /udp) can be a port: the pattern is not compiled otherwise
+    m = _PORT_RES.match(text) if text[-1:].isdigit() or text.endswith(("/tcp", "/udp")) else None
     if m and 0 < int(m.group(1)) < 65536:
         return f"port:{int(m.group(1))}"
     if ("/" in text or "\\" in text) and "://" not in text and text.strip("./\\"):
@@ -482,7 +482,18 @@ def script_cmd():
 
 # What a claim's resource covers (also the guard's, in clambake_hooks.py): its kind, and the paths a
 # file or glob resource matches.
-_GLOB_CHARS = _LazyRe(r"[*?\[]")
+def has_glob(text):
+    """Does `text` have a glob character (* ? [)?"""
+    return "*" in text or "?" in text or "[" in text
+
+
+_EXT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_~-")
+
+
+def has_extension(text):
+    """Does `text` end in a file extension: a dot and 1-10 of [a-z0-9_~-] (docker-compose.yml, .env)?"""
+    ext = text.rpartition(".")[2]
+    return "." in text and 0 < len(ext) <= 10 and _EXT_CHARS.issuperset(ext)
 
 
 def resource_kind(resource):
@@ -491,9 +502,9 @@ def resource_kind(resource):
     r = canon_resource(resource)
     if r.startswith("port:"):
         return "port", int(r[5:])
-    if _GLOB_CHARS.search(r):
+    if has_glob(r):
         return "glob", r
-    if "/" in r or "\\" in r or r.startswith(".") or re.search(r"\.[a-z0-9_~-]{1,10}$", r):
+    if "/" in r or "\\" in r or r.startswith(".") or has_extension(r):
         return "file", r
     return "name", r
 
@@ -562,7 +573,7 @@ def path_hits(path, resource, kind, cwd=None, tree=False):
         if re.fullmatch(rx + "(?:/.*)?", p, re.S | (re.I if fold else 0)):
             return True
         return tree and bool(re.fullmatch(rx, p + "/x", re.S | (re.I if fold else 0)))
-    if _GLOB_CHARS.search(p):                        # the command names a glob: rm *.yml
+    if has_glob(p):                        # the command names a glob: rm *.yml
         target = r if r_abs else path_key(r, cwd, fold)
         return bool(re.fullmatch(glob_rx(p) + "(?:/.*)?", target, re.S))
     if r_abs:
@@ -1566,9 +1577,12 @@ def resolve_blockers(instance_ids, resource=None, with_unkeyed=False):
       {"ids": list(instance_ids), "r": resource, "unkeyed": with_unkeyed})
 
 
+_PLAIN_ARG = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/:@,=+-")
+
+
 def quote_arg(s):
     """A shell word for `s`: as is when plain, else double-quoted with \\ " $ ` escaped."""
-    return s if re.fullmatch(r"[A-Za-z0-9._/:@,=+-]+", s) else '"' + re.sub(r'([\\"$`])', r"\\\1", s) + '"'
+    return s if s and _PLAIN_ARG.issuperset(s) else '"' + re.sub(r'([\\"$`])', r"\\\1", s) + '"'
 
 
 def message_dict(m, read=None):

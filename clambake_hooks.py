@@ -224,7 +224,7 @@ def post_tool_due(data, session):
 def session_key_of(value):
     """A session id as Claude Code sends it (a UUID), made safe to store and to put in the environment:
     printable ASCII only, at most 200 characters."""
-    key = re.sub(r"[^\x21-\x7e]", "", str(value or ""))[:200]
+    key = "".join(ch for ch in str(value or "") if "!" <= ch <= "~")[:200]
     return key or None
 
 
@@ -924,6 +924,27 @@ _PLAIN_DQ = _LazyRe(r"[^\"\\`$]+")
 _PIECES = _LazyRe(r"[/\\=:,@\s'\"()$`;<>|&{}\[\]]+")
 
 
+def program_name(word, suffixes=(".exe",)):
+    """The program a command word names: its last path component (after / or \\), without one of
+    `suffixes` (C:\\Program Files\\Docker\\docker.exe -> docker)."""
+    name = word.replace("\\", "/").rpartition("/")[2]
+    for suffix in suffixes:
+        if name.endswith(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_IDENT_CHARS = _IDENT_START | frozenset("0123456789")
+
+
+def is_assignment(word):
+    """A shell variable assignment (NAME=value, NAME+=value) before a command?"""
+    name, eq, _ = word.partition("=")
+    name = name[:-1] if name.endswith("+") else name
+    return bool(eq) and name[:1] in _IDENT_START and _IDENT_CHARS.issuperset(name)
+
+
 def port_hits(word, port):
     """Does this argument name `port` (8080, :8080, localhost:8080, -p 8080:80, --port=8080, 8080/tcp)?"""
     return bool(re.search(r"(?<![\w.])" + str(port) + r"(?![\w.])", word))
@@ -940,14 +961,14 @@ def name_hits(word, name, how="strict"):
     w = word.lower()
     forms = _name_forms(name)
     if how == "program":
-        w = re.sub(r"\.(exe|cmd|bat|com|ps1)$", "", re.split(r"[/\\]", w)[-1])
+        w = program_name(w, (".exe", ".cmd", ".bat", ".com", ".ps1"))
         return any(w in (f, f + "d", f + "ctl") or w.startswith((f + "-", f + "_")) for f in forms)
     for piece in _PIECES.split(w):
         if how == "target":
             bare = re.sub(r"\.(service|socket|timer|target|exe)$|\.?\*$", "", piece)
             if piece in forms or any(bare in (f, f + "d") for f in forms):
                 return True
-            if _GLOB_CHARS.search(piece):            # Get-Process docker* | Stop-Process
+            if has_glob(piece):            # Get-Process docker* | Stop-Process
                 import fnmatch
                 if any(fnmatch.fnmatchcase(f, piece) for f in forms):
                     return True
@@ -983,14 +1004,14 @@ def _cmd_words(words, dialect):
     while i < len(words):
         w = words[i]
         lw = w.lower()
-        if dialect == "sh" and re.match(r"^[A-Za-z_][A-Za-z0-9_]*\+?=", w):
+        if dialect == "sh" and is_assignment(w):
             assigns.append(w)
             i += 1
             continue
         if lw in GUARD_KEYWORDS:
             i += 1
             continue
-        base = re.sub(r"\.exe$", "", re.split(r"[/\\]", lw)[-1])
+        base = program_name(lw)
         if base == "command" and i + 1 < len(words) and words[i + 1] in ("-v", "-V"):
             return [], assigns
         if base in GUARD_WRAPPERS and i + 1 < len(words):
@@ -1069,7 +1090,7 @@ def part_effects(words, redirects, dialect="sh", depth=0):
     if not words:
         return eff
     prog_word = words[0]
-    prog = re.sub(r"\.(exe|cmd|bat|com)$", "", re.split(r"[/\\]", prog_word.lower())[-1])
+    prog = program_name(prog_word.lower(), (".exe", ".cmd", ".bat", ".com"))
     args = words[1:]
     flags = [a.lower() for a in args]
     if prog in GUARD_SHELLS and depth < 4:
@@ -1387,7 +1408,7 @@ def command_effects(command, dialect="sh", depth=0):
             # lsof -ti:8080 | xargs kill, Get-Process docker | Stop-Process: it gets what came before
             words = words + before[1:]
         eff = part_effects(words, redirects, dialect, depth)
-        shell = GUARD_SHELLS.get(re.sub(r"\.exe$", "", re.split(r"[/\\]", words[0].lower())[-1])) if words else None
+        shell = GUARD_SHELLS.get(program_name(words[0].lower())) if words else None
         if piped and shell and before[:1] and before[0].lower() in ("echo", "printf", "write-output"):
             eff["nested"].append((" ".join(before[1:]), shell))     # echo "docker compose down" | bash
         before = words
