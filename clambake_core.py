@@ -41,7 +41,7 @@ class _LazyRe:
         return getattr(self._rx, attr)
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # exit codes
 OK, REFUSED, USAGE, UNREACHABLE, NO_SCHEMA = 0, 1, 2, 3, 4
@@ -2337,9 +2337,8 @@ def memory_filters(args, me):
 # Which memories matter most when nothing is searched for (recall without --search, the briefing):
 # warnings and open problems first, then decisions and architecture; conventions and infrastructure
 # lead the global ones.
-MEMORY_TYPE_RANK = ("CASE mem.memory_type WHEN 'gotcha' THEN 0 WHEN 'convention' THEN 0 WHEN 'issue' THEN 1 "
-                    "WHEN 'infrastructure' THEN 1 WHEN 'decision' THEN 2 WHEN 'architecture' THEN 3 "
-                    "WHEN 'lesson' THEN 3 ELSE 4 END")
+# the most useful kinds of memory first (schema.sql's clambake.memory_rank, which indexes serve)
+MEMORY_TYPE_RANK = "clambake.memory_rank(mem.memory_type)"
 
 RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.content, mem.status, mem.tags, "
                "mem.related_files, mem.created_by, mem.created_at, mem.updated_at, "

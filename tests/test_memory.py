@@ -7,10 +7,12 @@ every other test gets its own fresh database.
 
 import json
 import re
+import time
 
 import pytest
 
 from conftest import run_inprocess
+from test_hooks import sid, start
 from memory_corpus import CORPUS, PROJECTS
 
 KEYS = [m["key"] for m in CORPUS]
@@ -692,3 +694,43 @@ def test_recency_breaks_ties_but_does_not_beat_relevance(db, cb, sql):
     # the old entry is the better match: it wins despite its age
     assert ids_of(cb.json("recall", "--project", "api", "--search", "redis job queue"))[0] == old
     assert ids_of(cb.json("recall", "--project", "api", "--search", "redis jobs"))[0] == old
+
+
+# --------------------------------------------------------------------------
+# the most useful memories first, without reading them all (clambake.memory_rank and its indexes)
+# --------------------------------------------------------------------------
+
+def _memory_rows_read(sql, before=None):
+    """Rows the server has read from the memory tables (pg_stat_user_tables); with `before`, wait until a
+    finished session's counts have reached the statistics (a backend reports them when it ends)."""
+    query = ("SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0) FROM pg_stat_user_tables "
+             "WHERE schemaname = 'clambake' AND relname IN ('project_memory', 'global_memory')")
+    deadline = time.monotonic() + 5
+    while True:
+        n = sql(query)[0][0]
+        if before is None or n != before or time.monotonic() > deadline:
+            return n
+        time.sleep(0.05)
+
+
+def test_recall_and_the_briefing_read_only_the_memories_they_list(db, sql, cb, tmp_path):
+    kinds = "ARRAY['tool', 'decision', 'lesson', 'gotcha', 'architecture', 'convention', 'issue', 'infrastructure']"
+    for table, extra_col, extra_val in (("global_memory", "", ""), ("project_memory", ", project", ", 'shop'")):
+        sql(f"INSERT INTO clambake.{table} (memory_type, title, content, updated_at{extra_col}) "
+            f"SELECT ({kinds})[1 + g % 8], '{table} entry ' || g, 'what was learned, number ' || g, "
+            f"now() - g * interval '1 minute'{extra_val} FROM generate_series(1, 4000) g")
+        sql(f"ANALYZE clambake.{table}")
+    before = _memory_rows_read(sql)
+    data = cb.json("recall", "--global", "--limit", "10")
+    # gotchas and conventions first (rank 0), newest first: entries 3, 5, 11, 13, ...
+    assert [m["title"] for m in data["memories"][:4]] == [f"global_memory entry {g}" for g in (3, 5, 11, 13)]
+    read = _memory_rows_read(sql, before) - before
+    # the ten it lists, and its total, counted up to 1000 (recall's cap); sorting would read all 4000
+    assert read <= 1100, f"recall --global --limit 10 read {read} memory rows of 8000"
+    before += read
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    _, ctx = start(cb, sid(), shop)
+    assert "project_memory entry 3" in ctx and "global_memory entry 5" in ctx     # a convention (global notes)
+    read = _memory_rows_read(sql, before) - before
+    assert read <= 200, f"the session-start briefing read {read} memory rows of 8000"
