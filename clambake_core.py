@@ -2119,12 +2119,15 @@ def vector_ranking(qv, base, p, depth):
 # --------------------------------------------------------------------------
 
 # (provenance and superseded_by: schema 3, see "import, export, consolidation")
-MEMORY_VIEW = ("(SELECT id, 'project'::text AS scope, project, memory_type, title, content, status, tags, "
-               "related_files, created_by, created_at, updated_at, search_tsv, "
-               "superseded_by, source_file, source_heading, source_hash FROM clambake.project_memory "
-               "UNION ALL SELECT id, 'global'::text, NULL::text, memory_type, title, content, status, tags, "
-               "related_files, created_by, created_at, updated_at, search_tsv, "
-               "superseded_by, source_file, source_heading, source_hash FROM clambake.global_memory) mem")
+_MEMORY_COLS = ("memory_type, title, content, status, tags, related_files, created_by, created_at, updated_at, "
+                "search_tsv, superseded_by, source_file, source_heading, source_hash")
+_MEMORY_SELECT = {"project": f"SELECT id, 'project'::text AS scope, project, {_MEMORY_COLS} FROM clambake.project_memory",
+                  "global": f"SELECT id, 'global'::text AS scope, NULL::text AS project, {_MEMORY_COLS} "
+                            f"FROM clambake.global_memory"}
+# Both memory tables as one, `mem`, with its scope ('project' or 'global'); MEMORY_OF[scope]: one of them alone,
+# in the same shape (a query about one scope then plans and opens that table only)
+MEMORY_VIEW = f"({_MEMORY_SELECT['project']} UNION ALL {_MEMORY_SELECT['global']}) mem"
+MEMORY_OF = {scope: f"({select}) mem" for scope, select in _MEMORY_SELECT.items()}
 
 # (what, regex): compiled on first use by secret_guard (re caches them), not at import
 SECRET_PATTERNS = [

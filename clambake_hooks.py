@@ -517,10 +517,10 @@ def briefing_data(me):
                          "ORDER BY m.created_at") + " AS blockers, "
              + json_list(inbox_peek_sql()) + " AS inbox, "
              + json_list(LIVE_OTHERS_SQL) + " AS others, "
-             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'project' "
+             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_OF['project']} WHERE mem.scope = 'project' "
                          f"AND mem.project = %(project)s AND mem.status = 'active' "
                          f"ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 15") + " AS project_memory, "
-             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_VIEW} WHERE mem.scope = 'global' "
+             + json_list(f"SELECT {RECALL_COLS} FROM {MEMORY_OF['global']} WHERE mem.scope = 'global' "
                          "AND mem.status = 'active' AND mem.memory_type IN ('convention', 'infrastructure', "
                          f"'lesson') ORDER BY {MEMORY_TYPE_RANK}, mem.updated_at DESC LIMIT 6") + " AS global_notes",
              p, one=True)
