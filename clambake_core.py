@@ -1047,17 +1047,24 @@ def unread_count(me, where="", params=None):
              one=True)["n"]
 
 
+BY_SESSION = "by session"      # register_instance(known=...): this session's instance, looked up in the update
+
+
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
                       keep_project=False, restore=None, client=None, resumed=False,
-                      returning="i.instance_id, i.started_at, i.hook_seen_at", known=None):
+                      returning="i.instance_id, i.started_at, i.hook_seen_at", known=None, only_known=False,
+                      unless=None):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
     ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing; `resumed` (a
     SessionStart resume) sets resumed_at in the same statement; `returning`: the row's columns to return
     (of instances AS i; the hooks take their whole view of it).  `known`: the id of this session's
-    instance as the caller just found it; it is updated at once, without the transaction and lock that
-    guard creating one (when it is gone or no longer this session's, the full path runs).
+    instance as the caller just found it, or BY_SESSION (the update itself finds it by session key); it is
+    updated at once, without the transaction and lock that guard creating one (when it is gone or no longer
+    this session's, the full path runs).  `only_known`: never the full path: (None, False) when there is no
+    such instance; with BY_SESSION and `unless` (a condition on i under which the instance is left as it
+    is), (the instance as it is, False) when `unless` holds -- one statement either way.
     -> (row, reused)."""
     host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
@@ -1066,19 +1073,30 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
         project = restore["project"] or project
 
     def reuse(instance_id, same_session=False):
-        return q("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
-                 "working_dir = %s, host = %s, pid = %s, "
-                 "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
-                 "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
-                 "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
-                 "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
-                 f"WHERE instance_id = %s {'AND session_key = %s ' if same_session else ''}RETURNING {returning}",
-                 (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed, instance_id)
-                 + ((session,) if same_session else ()), one=True)
+        by_session = instance_id is BY_SESSION
+        which = ("(SELECT instance_id FROM clambake.instances WHERE session_key = %s ORDER BY last_heartbeat DESC "
+                 "LIMIT 1)") if by_session else "%s"
+        sql = ("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
+               "working_dir = %s, host = %s, pid = %s, "
+               "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
+               "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
+               "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
+               "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
+               f"WHERE instance_id = {which} {'AND session_key = %s ' if same_session else ''}"
+               f"{f'AND NOT ({unless}) ' if unless and same_session else ''}RETURNING {returning}")
+        params = (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed,
+                  session if by_session else instance_id) + ((session,) if same_session else ())
+        if by_session and unless:
+            # not updated because of `unless`: the instance as it is, in the same statement
+            sql = (f"WITH u AS ({sql}, true AS updated) SELECT * FROM u UNION ALL (SELECT {returning}, false "
+                   f"FROM clambake.instances i WHERE i.session_key = %s AND NOT EXISTS (SELECT 1 FROM u) "
+                   f"ORDER BY i.last_heartbeat DESC LIMIT 1)")
+            params += (session,)
+        return q(sql, params, one=True)
     if known and session and not restore:
         row = reuse(known, same_session=True)
-        if row is not None:
-            return row, True
+        if row is not None or only_known:
+            return row, row is not None and row.get("updated", True)
     with transaction():
         existing = None
         if session:

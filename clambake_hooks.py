@@ -306,9 +306,10 @@ def run_hook(args):
 
 
 # The hooks' view of their instance: identity plus the lifecycle and off-switch state.
-HOOK_ME_COLS = (f"{INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, "
-                "(i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
-                "  WHERE h.project = i.project)) AS hooks_off")
+# the hooks are switched off for instance i (`clambake off`, for its session or its project)
+HOOKS_OFF_SQL = ("i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
+                 "WHERE h.project = i.project)")
+HOOK_ME_COLS = f"{INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, ({HOOKS_OFF_SQL}) AS hooks_off"
 HOOK_ME_SQL = f"SELECT {HOOK_ME_COLS} FROM clambake.instances i WHERE {{by}} ORDER BY i.last_heartbeat DESC LIMIT 1"
 
 
@@ -393,7 +394,9 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
     - a fork of a session resumed moments ago in the same process: a new instance in its project;
     - a session that ended earlier (`claude --resume ID`): its instance id and project again;
     - else a new instance, project from the directory.
-    `known`: hook_me(session) when the caller has it already (one round trip less)."""
+    `known`: hook_me(session) when the caller has it already (one round trip less), or BY_SESSION: only a
+    known session's instance, in one statement -> (its row, updated): (None, False) for an unknown session,
+    (the row as it is, False) when its hooks are switched off; otherwise -> the row."""
     wd = hook_cwd_of(data)
     model = data.get("model")
     if isinstance(model, dict):
@@ -404,6 +407,10 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
     source = str(data.get("source") or "")
     cpid, tdir = client_pid(), transcript_dir(data)
     restore, keep_project = None, True
+    if known is BY_SESSION:
+        return register_instance(project, wd, None, model, session, client=(cpid, tdir), keep_project=True,
+                                 resumed=source == "resume", returning=HOOK_ME_COLS, known=BY_SESSION,
+                                 only_known=True, unless=HOOKS_OFF_SQL)
     if session and known is _NOT_LOOKED_UP:
         known = hook_me(session)
     if session and known is None:
@@ -489,10 +496,14 @@ def project_off(project):
 
 
 def hook_session_start(data, session, args):
-    known = hook_me(session)
-    if known is not None and known["hooks_off"] or known is None and project_off(project_from_dir(hook_cwd_of(data))):
+    # a known session (resume, compact) is updated in the statement that finds it
+    me, updated = hook_register(data, session, BY_SESSION) if session else (None, False)
+    if me is not None and not updated:
         return                          # switched off (`clambake off`): silent
-    me = hook_register(data, session, known)
+    if me is None:
+        if project_off(project_from_dir(hook_cwd_of(data))):
+            return
+        me = hook_register(data, session, None)
     if me["hooks_off"]:
         return
     export_instance(me["instance_id"])
