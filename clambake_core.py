@@ -2566,6 +2566,8 @@ def lexical_ranking(base, p, query, depth):
         filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
     if cand:            # entries with at least one of the words that are not common
         filters.append("mem.search_tsv @@ (" + " || ".join(cand) + ")")
+    elif len(common_groups) == 1:       # one common word (or its alternatives): "all" and "any" are the same
+        filters.append("mem.search_tsv @@ (" + " || ".join(common_cand) + ")")
     elif common_cand:   # only common words: entries with all of them when there are enough of those
         any_q = "(" + " || ".join(common_cand) + ")"
         all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
