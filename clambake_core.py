@@ -2139,7 +2139,8 @@ def vector_ranking(qv, base, p, depth):
 # (provenance and superseded_by: schema 3, see "import, export, consolidation")
 _MEMORY_COLS = ("memory_type, title, content, status, tags, related_files, created_by, created_at, updated_at, "
                 "search_tsv, superseded_by, source_file, source_heading, source_hash")
-_MEMORY_SELECT = {"project": f"SELECT id, 'project'::text AS scope, project, {_MEMORY_COLS} FROM clambake.project_memory",
+_MEMORY_SELECT = {"project": f"SELECT id, 'project'::text AS scope, project, {_MEMORY_COLS} "
+                             f"FROM clambake.project_memory",
                   "global": f"SELECT id, 'global'::text AS scope, NULL::text AS project, {_MEMORY_COLS} "
                             f"FROM clambake.global_memory"}
 # Both memory tables as one, `mem`, with its scope ('project' or 'global'); MEMORY_OF[scope]: one of them alone,

@@ -309,7 +309,8 @@ def run_hook(args):
 # the hooks are switched off for instance i (`clambake off`, for its session or its project)
 HOOKS_OFF_SQL = ("i.hooks_off_at IS NOT NULL OR EXISTS (SELECT 1 FROM clambake.hooks_off h "
                  "WHERE h.project = i.project)")
-HOOK_ME_COLS = f"{INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, ({HOOKS_OFF_SQL}) AS hooks_off"
+HOOK_ME_COLS = (f"{INSTANCE_COLS}, i.hook_seen_at, i.client_pid, i.stop_reminded, i.resumed_at, "
+                f"({HOOKS_OFF_SQL}) AS hooks_off")
 HOOK_ME_SQL = f"SELECT {HOOK_ME_COLS} FROM clambake.instances i WHERE {{by}} ORDER BY i.last_heartbeat DESC LIMIT 1"
 
 
