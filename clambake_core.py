@@ -350,6 +350,7 @@ def ancestors(path):
 
 
 _ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DIGITS = frozenset("0123456789")
 
 
 def windows_style(path):
@@ -406,7 +407,7 @@ def note(text):
 
 # How commands are shown and installed.  An agent's Bash tool is bash (Git Bash on Windows); Claude Code runs
 # hook commands with sh -c, on Windows with Git Bash or, when Git Bash is absent, PowerShell.
-_SAFE_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@%+=,~-")
+_SAFE_CHARS = _ASCII_LETTERS | _DIGITS | frozenset("_./:@%+=,~-")
 _installed = {}
 
 
@@ -487,7 +488,7 @@ def has_glob(text):
     return "*" in text or "?" in text or "[" in text
 
 
-_EXT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_~-")
+_EXT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz_~-") | _DIGITS
 
 
 def has_extension(text):
@@ -1047,24 +1048,18 @@ def unread_count(me, where="", params=None):
              one=True)["n"]
 
 
-BY_SESSION = "by session"      # register_instance(known=...): this session's instance, looked up in the update
-
-
 def register_instance(project, wd, task=None, model=None, session=None, explicit=None, explicit_required=False,
                       keep_project=False, restore=None, client=None, resumed=False,
-                      returning="i.instance_id, i.started_at, i.hook_seen_at", known=None, only_known=False,
-                      unless=None):
+                      returning="i.instance_id, i.started_at, i.hook_seen_at", known_only=False, unless=None):
     """Create my instance, or re-use one: the instance of this session key, else the named one (--as or
     CLAMBAKE_INSTANCE), else (no session key) the live keyless instance of this host and directory.
     `restore` ({instance_id, project} of an ended session) brings back its id and project; `client`
     ((Claude Code pid, transcript dir), from the hooks) is recorded for lifecycle pairing; `resumed` (a
     SessionStart resume) sets resumed_at in the same statement; `returning`: the row's columns to return
-    (of instances AS i; the hooks take their whole view of it).  `known`: the id of this session's
-    instance as the caller just found it, or BY_SESSION (the update itself finds it by session key); it is
-    updated at once, without the transaction and lock that guard creating one (when it is gone or no longer
-    this session's, the full path runs).  `only_known`: never the full path: (None, False) when there is no
-    such instance; with BY_SESSION and `unless` (a condition on i under which the instance is left as it
-    is), (the instance as it is, False) when `unless` holds -- one statement either way.
+    (of instances AS i; the hooks take their whole view of it).
+    `known_only`: only this session's existing instance, found by its key in the update itself -- one
+    statement, without the transaction and lock that guard creating an instance: (None, False) when the
+    session has none; `unless`: a condition on i under which it is left as it is: (the row as it is, False).
     -> (row, reused)."""
     host = hostname()
     pid = os.getppid() if hasattr(os, "getppid") else os.getpid()
@@ -1072,31 +1067,26 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
     if restore:
         project = restore["project"] or project
 
-    def reuse(instance_id, same_session=False):
-        by_session = instance_id is BY_SESSION
-        which = ("(SELECT instance_id FROM clambake.instances WHERE session_key = %s ORDER BY last_heartbeat DESC "
-                 "LIMIT 1)") if by_session else "%s"
-        sql = ("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
-               "working_dir = %s, host = %s, pid = %s, "
-               "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
-               "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
-               "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
-               "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
-               f"WHERE instance_id = {which} {'AND session_key = %s ' if same_session else ''}"
-               f"{f'AND NOT ({unless}) ' if unless and same_session else ''}RETURNING {returning}")
-        params = (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed,
-                  session if by_session else instance_id) + ((session,) if same_session else ())
-        if by_session and unless:
-            # not updated because of `unless`: the instance as it is, in the same statement
-            sql = (f"WITH u AS ({sql}, true AS updated) SELECT * FROM u UNION ALL (SELECT {returning}, false "
-                   f"FROM clambake.instances i WHERE i.session_key = %s AND NOT EXISTS (SELECT 1 FROM u) "
-                   f"ORDER BY i.last_heartbeat DESC LIMIT 1)")
-            params += (session,)
-        return q(sql, params, one=True)
-    if known and session and not restore:
-        row = reuse(known, same_session=True)
-        if row is not None or only_known:
-            return row, row is not None and row.get("updated", True)
+    def update(which, where=""):
+        """The UPDATE that re-uses the instance whose id is `which` (SQL), with a further condition."""
+        return ("UPDATE clambake.instances i SET project = CASE WHEN %s THEN project ELSE %s END, "
+                "working_dir = %s, host = %s, pid = %s, "
+                "model = coalesce(%s, model), current_task = coalesce(%s, current_task), status = 'active', "
+                "session_key = coalesce(%s, session_key), last_heartbeat = now(), "
+                "client_pid = coalesce(%s, client_pid), transcript_dir = coalesce(%s, transcript_dir), "
+                "resumed_at = CASE WHEN %s THEN now() ELSE resumed_at END "
+                f"WHERE instance_id = {which}{where} RETURNING {returning}",
+                (keep_project, project, wd, host, pid, model, task, session, cpid, tdir, resumed))
+    if known_only:
+        # `AND session_key` again: a concurrent /clear handover that renamed the key is not undone
+        sql, params = update("(SELECT instance_id FROM clambake.instances WHERE session_key = %s "
+                             "ORDER BY last_heartbeat DESC LIMIT 1)",
+                             " AND session_key = %s" + (f" AND NOT ({unless})" if unless else ""))
+        # when `unless` held: the instance as it is, in the same statement
+        row = q(f"WITH u AS ({sql}, true AS updated) SELECT * FROM u UNION ALL (SELECT {returning}, false "
+                f"FROM clambake.instances i WHERE i.session_key = %s AND NOT EXISTS (SELECT 1 FROM u) "
+                f"ORDER BY i.last_heartbeat DESC LIMIT 1)", params + (session, session, session), one=True)
+        return row, bool(row and row["updated"])
     with transaction():
         existing = None
         if session:
@@ -1124,7 +1114,8 @@ def register_instance(project, wd, task=None, model=None, session=None, explicit
                          f"AND working_dir = %(wd)s AND {LIVE} ORDER BY last_heartbeat DESC LIMIT 1",
                          {"host": host, "wd": wd, "live": live_window()}, one=True)
         if existing is not None:
-            return reuse(existing["instance_id"]), True
+            sql, params = update("%s")
+            return q(sql, params + (existing["instance_id"],), one=True), True
         for attempt in range(8):
             iid = new_id if new_id and attempt == 0 else new_instance_id(project)
             row = q("INSERT INTO clambake.instances AS i (instance_id, project, working_dir, current_task, model, "
@@ -1595,7 +1586,7 @@ def resolve_blockers(instance_ids, resource=None, with_unkeyed=False):
       {"ids": list(instance_ids), "r": resource, "unkeyed": with_unkeyed})
 
 
-_PLAIN_ARG = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._/:@,=+-")
+_PLAIN_ARG = _SAFE_CHARS - frozenset("%~")      # quote_arg's bare words: shell_quote's, less % and ~
 
 
 def quote_arg(s):
@@ -2358,8 +2349,7 @@ def memory_filters(args, me):
 
 # Which memories matter most when nothing is searched for (recall without --search, the briefing):
 # warnings and open problems first, then decisions and architecture; conventions and infrastructure
-# lead the global ones.
-# the most useful kinds of memory first (schema.sql's clambake.memory_rank, which indexes serve)
+# lead the global ones.  The order is schema.sql's clambake.memory_rank, which indexes serve.
 MEMORY_TYPE_RANK = "clambake.memory_rank(mem.memory_type)"
 
 RECALL_COLS = ("mem.id, mem.scope, mem.project, mem.memory_type, mem.title, mem.content, mem.status, mem.tags, "
@@ -2567,14 +2557,15 @@ def lexical_ranking(base, p, query, depth):
         filters.append(f"NOT mem.search_tsv @@ plainto_tsquery('english', %(ex{i})s)")
     if cand:            # entries with at least one of the words that are not common
         filters.append("mem.search_tsv @@ (" + " || ".join(cand) + ")")
-    elif len(common_groups) == 1:       # one common word (or its alternatives): "all" and "any" are the same
-        filters.append("mem.search_tsv @@ (" + " || ".join(common_cand) + ")")
     elif common_cand:   # only common words: entries with all of them when there are enough of those
         any_q = "(" + " || ".join(common_cand) + ")"
-        all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
-        filters.append(f"mem.search_tsv @@ (SELECT CASE WHEN count(*) >= %(lim)s THEN {all_q} ELSE {any_q} END "
-                       f"FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
-                       f"LIMIT %(lim)s) enough)")
+        if len(common_groups) == 1:     # one common word (or its alternatives): "all" and "any" are the same
+            filters.append(f"mem.search_tsv @@ {any_q}")
+        else:
+            all_q = "(" + " && ".join(f"({' || '.join(gq)})" for gq in common_groups) + ")"
+            filters.append(f"mem.search_tsv @@ (SELECT CASE WHEN count(*) >= %(lim)s THEN {all_q} ELSE {any_q} "
+                           f"END FROM (SELECT 1 FROM {MEMORY_VIEW} WHERE {base} AND mem.search_tsv @@ {all_q} "
+                           f"LIMIT %(lim)s) enough)")
     cols = ", ".join(f"{e} AS s{g}" for g, e in enumerate(group_scores)) or "0 AS s0"
     total_score = " + ".join(f"s{g}" for g in range(len(group_scores))) or "1"    # no word: newest first
     # the share of the query's words a memory contains multiplies its score (a memory with every

@@ -104,7 +104,7 @@ def hook_output(event, context=None, top=None, **specific):
             lock.release()
 
 
-_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+_WORD_CHARS = _ASCII_LETTERS | _DIGITS | frozenset("_-")
 
 
 def session_marker(kind, session):
@@ -385,19 +385,16 @@ def fork_parent(session, cpid):
               "win": FORK_WINDOW_S}, one=True)
 
 
-_NOT_LOOKED_UP = object()
-
-
-def hook_register(data, session, known=_NOT_LOOKED_UP):
+def hook_register(data, session, known_only=False):
     """Find or create this session's instance (DESIGN §4 lifecycle):
     - known session key (resume, compact, a later hook): the same instance, project kept;
     - SessionStart `clear`: adopt the instance the cleared session handed over;
     - a fork of a session resumed moments ago in the same process: a new instance in its project;
     - a session that ended earlier (`claude --resume ID`): its instance id and project again;
     - else a new instance, project from the directory.
-    `known`: hook_me(session) when the caller has it already (one round trip less), or BY_SESSION: only a
-    known session's instance, in one statement -> (its row, updated): (None, False) for an unknown session,
-    (the row as it is, False) when its hooks are switched off; otherwise -> the row."""
+    The caller has found no instance of `session` (hook_me) -> the row.  `known_only`: only a known
+    session's instance, in one statement -> (its row, updated): (None, False) for an unknown session, (the
+    row as it is, False) when its hooks are switched off."""
     wd = hook_cwd_of(data)
     model = data.get("model")
     if isinstance(model, dict):
@@ -408,13 +405,11 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
     source = str(data.get("source") or "")
     cpid, tdir = client_pid(), transcript_dir(data)
     restore, keep_project = None, True
-    if known is BY_SESSION:
+    if known_only:
         return register_instance(project, wd, None, model, session, client=(cpid, tdir), keep_project=True,
-                                 resumed=source == "resume", returning=HOOK_ME_COLS, known=BY_SESSION,
-                                 only_known=True, unless=HOOKS_OFF_SQL)
-    if session and known is _NOT_LOOKED_UP:
-        known = hook_me(session)
-    if session and known is None:
+                                 resumed=source == "resume", returning=HOOK_ME_COLS, known_only=True,
+                                 unless=HOOKS_OFF_SQL)
+    if session:
         if source == "clear":
             adopt_handover(session, wd, tdir, cpid)
         if hook_me(session) is None:
@@ -434,8 +429,7 @@ def hook_register(data, session, known=_NOT_LOOKED_UP):
                 restore = ended
     row, _ = register_instance(project, wd, None, model, session, explicit, keep_project=keep_project,
                                restore=restore, client=(cpid, tdir), resumed=source == "resume",
-                               returning=HOOK_ME_COLS,
-                               known=known["instance_id"] if session and known else None)
+                               returning=HOOK_ME_COLS)
     return row
 
 
@@ -498,13 +492,13 @@ def project_off(project):
 
 def hook_session_start(data, session, args):
     # a known session (resume, compact) is updated in the statement that finds it
-    me, updated = hook_register(data, session, BY_SESSION) if session else (None, False)
+    me, updated = hook_register(data, session, known_only=True) if session else (None, False)
     if me is not None and not updated:
         return                          # switched off (`clambake off`): silent
     if me is None:
         if project_off(project_from_dir(hook_cwd_of(data))):
             return
-        me = hook_register(data, session, None)
+        me = hook_register(data, session)
     if me["hooks_off"]:
         return
     export_instance(me["instance_id"])
@@ -705,7 +699,7 @@ def hook_prompt(data, session, args):
     if me is None:
         if project_off(project_from_dir(hook_cwd_of(data))):
             return
-        me = hook_register(data, session, None)
+        me = hook_register(data, session)
         if me is None:
             return
     if me["hooks_off"]:
@@ -946,8 +940,8 @@ def program_name(word, suffixes=(".exe",)):
     return name
 
 
-_IDENT_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
-_IDENT_CHARS = _IDENT_START | frozenset("0123456789")
+_IDENT_START = _ASCII_LETTERS | frozenset("_")
+_IDENT_CHARS = _IDENT_START | _DIGITS
 
 
 def is_assignment(word):
